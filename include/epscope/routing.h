@@ -1,0 +1,71 @@
+// Routing: which experts each token picks, and the per-(source, destination) counts the traffic
+// model needs. docs/model.md §3.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "epscope/scenario.h"
+
+namespace epscope {
+
+/// Where each logical expert lives. Built from MoeShape::replicas or contiguous placement.
+class ExpertPlacement {
+ public:
+  ExpertPlacement(const MoeShape& moe, int num_ranks);
+  int num_experts() const { return static_cast<int>(replicas_.size()); }
+  /// The rank that serves logical expert `expert` for tokens of `src_rank`: with several replicas,
+  /// replica src_rank % num_replicas (a static, source-keyed choice; docs/model.md §3.2).
+  int rank_for(int expert, int src_rank) const {
+    const auto& r = replicas_[static_cast<std::size_t>(expert)];
+    return r[static_cast<std::size_t>(src_rank) % r.size()];
+  }
+  const std::vector<int>& replicas(int expert) const {
+    return replicas_[static_cast<std::size_t>(expert)];
+  }
+  bool has_redundancy() const { return redundant_; }
+
+ private:
+  std::vector<std::vector<int>> replicas_;
+  bool redundant_ = false;
+};
+
+/// Explicit top-k choices for one rank's tokens: expert_idx[token * topk + j], -1 = no expert.
+struct RankTopk {
+  std::int64_t num_tokens = 0;
+  std::vector<std::int32_t> expert_idx;
+};
+
+/// Relative popularity of each logical expert (sums to 1). docs/model.md §3.1.
+std::vector<double> expert_popularity(const Scenario& scenario);
+
+/// Concrete top-k indices for every rank: sampled with the scenario's seed, or read from its file.
+/// `expected` routing samples uniformly (a measurement needs real tokens).
+std::vector<RankTopk> sample_topk(const Scenario& scenario);
+
+/// Counts, dense and row-major by source. Real-valued: exact integers for sampled or file routing,
+/// exact expectations for `expected` routing.
+struct RoutingCounts {
+  int num_ranks = 0;
+  int num_domains = 0;
+  std::vector<double> copies;        // [src * R + dst]: (token, expert) pairs with the expert on dst
+  std::vector<double> token_ranks;   // [src * R + dst]: tokens with >= 1 expert on dst
+  std::vector<double> token_domains; // [src * D + dom]: tokens with >= 1 expert in domain dom
+  std::vector<double> expert_load;   // [logical expert]: copies received, summed over sources
+
+  double copies_at(int src, int dst) const { return copies[idx(src, dst)]; }
+  double token_ranks_at(int src, int dst) const { return token_ranks[idx(src, dst)]; }
+  double token_domains_at(int src, int dom) const {
+    return token_domains[static_cast<std::size_t>(src) * num_domains + dom];
+  }
+
+ private:
+  std::size_t idx(int src, int dst) const { return static_cast<std::size_t>(src) * num_ranks + dst; }
+};
+
+/// Counts from explicit top-k indices (sampled or file routing).
+RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk>& topk);
+/// Counts for the scenario: expectations for `expected` routing, else from sample_topk().
+RoutingCounts compute_routing(const Scenario& scenario);
+
+}  // namespace epscope

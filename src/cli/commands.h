@@ -1,0 +1,11 @@
+// Each subcommand lives in its own file and registers itself here; main.cpp calls them all.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace epscope::cli {
+
+/// Registers `epscope estimate`. Returns the subcommand.
+CLI::App* register_estimate(CLI::App& app);
+
+}  // namespace epscope::cli
