@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "epscope/estimate.h"
 #include "epscope/scenario.h"
@@ -15,5 +16,8 @@ nlohmann::json to_json(const Bottleneck& bottleneck);
 nlohmann::json to_json(const EstimateResult& result);
 /// to_json(unbalanced) plus `balanced` (same fields) and `ratio`.
 nlohmann::json to_json(const Comparison& comparison);
+
+/// Reads and parses a JSON file; a missing file or malformed JSON is an InputError on `field`.
+nlohmann::json read_json_file(const std::string& path, const std::string& field);
 
 }  // namespace epscope
