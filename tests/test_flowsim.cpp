@@ -180,6 +180,7 @@ TEST(Simulate, HashedEcmpIsSeededAndDeterministic) {
     put(traffic.dispatch, 0, 0, 3, 100'000);
     put(traffic.dispatch, 0, 2, 1, 100'000);
     Fabric fabric;
+    fabric.path = PathSelection::kHash;
     fabric.ecmp_seed = seed;
     const double a = simulate(scenario, traffic, tiny_params(), fabric).result.dispatch.end_us;
     const double b = simulate(scenario, traffic, tiny_params(), fabric).result.dispatch.end_us;

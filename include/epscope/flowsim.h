@@ -33,11 +33,14 @@ struct Fabric {
   Wiring wiring = Wiring::kRailOptimized;
   int gpus_per_leaf = 32;       // NIC ports (one per GPU) below one leaf switch
   double oversubscription = 1;  // leaf downlink capacity / uplink capacity
-  PathSelection path = PathSelection::kHash;
+  PathSelection path = PathSelection::kSpray;
   std::uint64_t ecmp_seed = 1;
   double flow_cap_gbps = 0;     // most one flow (one QP, a few SMs) can push; 0 = no cap
   double hop_latency_us = 0.5;  // per extra switch hop: leaf-spine-leaf adds 2 hops
   int forward_chunks = 16;      // HT store-and-forward: a forwarder's inbound in this many steps
+  /// Flows finishing within this share of the phase's busiest-resource time of one event finish
+  /// with it (fewer rate recomputations; error of the same order). 0 = exact.
+  double resolution = 1e-3;
 
   /// Throws InputError naming the first bad field.
   void validate() const;

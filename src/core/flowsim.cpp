@@ -307,6 +307,7 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
   const int num_stages = static_cast<int>(traffic.stages.size());
   EPSCOPE_ASSERT(num_stages >= 1 && num_stages <= 2);
   engine_.set_flow_cap_gbps(fabric_.flow_cap_gbps);
+  engine_.set_resolution(fabric_.resolution);
 
   // Store-and-forward (HT): a stage-1 flow of class c out of rank f waits on gate (f, c), which
   // fills with f's stage-0 inbound of the other remote class. docs/model-flowsim.md §2.5.

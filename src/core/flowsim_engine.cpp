@@ -33,7 +33,6 @@ struct Release {
 struct Share {
   double share;
   ResourceId resource;
-  std::uint32_t version;
   bool operator>(const Share& other) const {
     if (share != other.share) return share > other.share;
     return resource > other.resource;
@@ -159,6 +158,9 @@ void FlowEngine::rebuild_lists() {
 
 // Progressive filling: raise every unfrozen flow's rate together; the resource whose fair share
 // remaining / unfrozen is smallest saturates first and freezes its flows at that share.
+// Freezing flows at the current level never lowers another resource's share, so a heap key is a
+// lower bound of its resource's share: a popped key that is out of date is re-pushed with the
+// current share (lazy update) instead of pushing every touched resource at every step.
 void FlowEngine::fill_rates() {
   std::copy(capacity_.begin(), capacity_.end(), remaining_.begin());
   std::fill(num_unfrozen_.begin(), num_unfrozen_.end(), 0);
@@ -167,21 +169,25 @@ void FlowEngine::fill_rates() {
     for (ResourceId r : path(flow))
       ++num_unfrozen_[static_cast<std::size_t>(r)];
   }
-  std::priority_queue<Share, std::vector<Share>, std::greater<>> heap;
+  std::vector<Share> entries;
   for (ResourceId r = 0; r < num_resources(); ++r) {
     const auto i = static_cast<std::size_t>(r);
-    if (num_unfrozen_[i] > 0) heap.push({remaining_[i] / num_unfrozen_[i], r, ++version_[i]});
+    if (num_unfrozen_[i] > 0) entries.push_back({remaining_[i] / num_unfrozen_[i], r});
   }
+  std::priority_queue<Share, std::vector<Share>, std::greater<>> heap(std::greater<>{},
+                                                                      std::move(entries));
   const double cap = flow_cap_gbps_ > 0 ? flow_cap_gbps_ * kBytesPerUsPerGbps : kInfinity;
-  std::vector<ResourceId> touched;
   while (!heap.empty()) {
     const Share top = heap.top();
     heap.pop();
     const auto bi = static_cast<std::size_t>(top.resource);
-    if (top.version != version_[bi] || num_unfrozen_[bi] == 0) continue;
-    if (top.share >= cap) break;
-    const double share = std::max(0.0, top.share);
-    touched.clear();
+    if (num_unfrozen_[bi] == 0) continue;
+    const double share = std::max(0.0, remaining_[bi]) / num_unfrozen_[bi];
+    if (share > top.share * (1 + 1e-12)) {
+      heap.push({share, top.resource});
+      continue;
+    }
+    if (share >= cap) break;
     for (int flow : flows_of_[bi]) {
       const auto f = static_cast<std::size_t>(flow);
       if (state_[f] != kActive || rate_[f] >= 0) continue;
@@ -191,13 +197,6 @@ void FlowEngine::fill_rates() {
         const auto i = static_cast<std::size_t>(r);
         remaining_[i] -= share;
         --num_unfrozen_[i];
-        touched.push_back(r);
-      }
-    }
-    for (ResourceId r : touched) {
-      const auto i = static_cast<std::size_t>(r);
-      if (num_unfrozen_[i] > 0 && r != top.resource) {
-        heap.push({std::max(0.0, remaining_[i]) / num_unfrozen_[i], r, ++version_[i]});
       }
     }
   }
@@ -216,7 +215,6 @@ void FlowEngine::run() {
   const auto n = static_cast<std::size_t>(num_flows());
   remaining_.assign(num_res, 0);
   num_unfrozen_.assign(num_res, 0);
-  version_.assign(num_res, 0);
   bytes_through_.assign(num_res, 0);
   busy_us_.assign(num_res, 0);
   assigned_bytes_.assign(num_res, 0);
@@ -242,6 +240,22 @@ void FlowEngine::run() {
   std::priority_queue<Release, std::vector<Release>, std::greater<>> releases;
   std::vector<double> inflow(gates_.size(), 0);
   std::vector<double> used_gbps(sink_ ? num_res : 0);
+
+  // Flows that would drain within retire_us of an event retire with it: one rate recomputation
+  // instead of many. docs/model-flowsim.md §3.2.
+  double retire_us = kTimeTolUs;
+  if (resolution_ > 0) {
+    std::vector<double> load(num_res, 0);
+    for (std::size_t f = 0; f < n; ++f) {
+      for (ResourceId r : path(static_cast<int>(f))) {
+        if (r >= 0) load[static_cast<std::size_t>(r)] += bytes_[f];
+      }
+    }
+    double bound_us = 0;
+    for (std::size_t r = 0; r < num_res; ++r)
+      bound_us = std::max(bound_us, load[r] / capacity_[r]);
+    retire_us = std::max(retire_us, resolution_ * bound_us);
+  }
 
   double t = start_us_[static_cast<std::size_t>(order[0])];
   std::size_t next_start = 0;
@@ -269,7 +283,6 @@ void FlowEngine::run() {
       changed = true;
     }
     if (changed) {
-      std::sort(active_.begin(), active_.end());  // deterministic order, whatever the history
       fill_rates();
       changed = false;
     }
@@ -317,7 +330,7 @@ void FlowEngine::run() {
           assigned_bytes_[static_cast<std::size_t>(r)] -= moved;
       }
       const double left = available_[f] - sent_[f];
-      if (left <= kRelBytesTol * bytes_[f] || left <= rate_[f] * kTimeTolUs) {
+      if (left <= kRelBytesTol * bytes_[f] || left <= rate_[f] * retire_us) {
         if (gate_in_[f] >= 0) gates_[static_cast<std::size_t>(gate_in_[f])].arrived_bytes += left;
         sent_[f] = available_[f];
         any_retired = true;

@@ -50,6 +50,9 @@ class FlowEngine {
 
   /// 0 = no cap. Applies to every flow.
   void set_flow_cap_gbps(double cap_gbps) { flow_cap_gbps_ = cap_gbps; }
+  /// Flows that would drain within `resolution` x (the busiest resource's bytes / capacity) of an
+  /// event retire with it. 0 = exact (up to rounding).
+  void set_resolution(double resolution) { resolution_ = resolution; }
   void set_segment_sink(SegmentSink sink) { sink_ = std::move(sink); }
 
   void run();
@@ -79,7 +82,6 @@ class FlowEngine {
   std::vector<double> capacity_;  // bytes/us
   std::vector<double> remaining_;
   std::vector<int> num_unfrozen_;
-  std::vector<std::uint32_t> version_;
   std::vector<double> bytes_through_;
   std::vector<double> busy_us_;
   std::vector<double> assigned_bytes_;      // adaptive routing load: unsent bytes of active flows
@@ -112,6 +114,7 @@ class FlowEngine {
   std::vector<SpineChoice> choices_;
 
   double flow_cap_gbps_ = 0;
+  double resolution_ = 0;
   bool any_choice_ = false;
   SegmentSink sink_;
   int num_events_ = 0;

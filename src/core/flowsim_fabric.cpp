@@ -28,6 +28,9 @@ void Fabric::validate() const {
     throw InputError("fabric.hop_latency_us", std::to_string(hop_latency_us),
                      "allowed: 0 to 1e6 us");
   }
+  if (!(resolution >= 0 && resolution <= 0.1)) {
+    throw InputError("fabric.resolution", std::to_string(resolution), "allowed: 0 (exact) to 0.1");
+  }
   if (forward_chunks < 1 || forward_chunks > 4096) {
     throw InputError("fabric.forward_chunks", std::to_string(forward_chunks), "allowed: 1 to 4096");
   }
@@ -143,16 +146,16 @@ void apply_fabric_file(const std::string& path, Fabric& fabric) {
   const toml::table* table = file["fabric"].as_table();
   if (table == nullptr) return;
   for (const auto& [key, node] : *table) {
-    static const char* const kKeys[] = {"wiring",         "gpus_per_leaf", "oversubscription",
-                                        "ecmp",           "ecmp_seed",     "flow_cap_gbps",
-                                        "hop_latency_us", "forward_chunks"};
+    static const char* const kKeys[] = {"wiring",         "gpus_per_leaf",  "oversubscription",
+                                        "ecmp",           "ecmp_seed",      "flow_cap_gbps",
+                                        "hop_latency_us", "forward_chunks", "resolution"};
     bool known = false;
     for (const char* k : kKeys)
       known = known || key.str() == k;
     if (!known) {
       throw InputError("fabric." + std::string(key.str()), "(unknown key)",
                        "allowed keys: wiring, gpus_per_leaf, oversubscription, ecmp, ecmp_seed, "
-                       "flow_cap_gbps, hop_latency_us, forward_chunks");
+                       "flow_cap_gbps, hop_latency_us, forward_chunks, resolution");
     }
   }
   fabric.wiring = parse_wiring(string_field(*table, "wiring", to_string(fabric.wiring)));
@@ -164,6 +167,7 @@ void apply_fabric_file(const std::string& path, Fabric& fabric) {
   fabric.flow_cap_gbps = real_field(*table, "flow_cap_gbps", fabric.flow_cap_gbps);
   fabric.hop_latency_us = real_field(*table, "hop_latency_us", fabric.hop_latency_us);
   fabric.forward_chunks = int_field(*table, "forward_chunks", fabric.forward_chunks);
+  fabric.resolution = real_field(*table, "resolution", fabric.resolution);
   fabric.validate();
 }
 
