@@ -210,11 +210,13 @@ TEST(Simulate, HighThroughputStoreAndForwardInChunks) {
   // (RDMA latency) later. Each chunk forwards in 20'000 / 160'000 = 0.125 us; the last is
   // released at 4.6, done 4.725, lands at rank 3 at 4.725 + 1 = 5.725, + 4 fixed = 9.725.
   EXPECT_NEAR(dispatch.ranks[3].finish_us, 9.725, kTol);
-  // Rank 2 forwards until 4.725: + 4 = 8.725. Rank 0 sends until 1.6: + 4 = 5.6. HT has no
-  // all-to-all barrier, so rank 1 (no traffic) finishes after the fixed cost alone.
+  // Rank 2 forwards until 4.725: + 4 = 8.725. HT has no data barrier, but every rank's start
+  // signal (count exchange) reaches the others. Rank 0 and rank 1 each have a peer on the other
+  // node and the other rail: 3 + 2 hops x 0.5 = 4 us. Rank 0 (sends until 1.6) and rank 1 (no
+  // traffic) finish at 4 + 4 = 8.
   EXPECT_NEAR(dispatch.ranks[2].finish_us, 8.725, kTol);
-  EXPECT_NEAR(dispatch.ranks[0].finish_us, 5.6, kTol);
-  EXPECT_NEAR(dispatch.ranks[1].finish_us, 4.0, kTol);
+  EXPECT_NEAR(dispatch.ranks[0].finish_us, 8.0, kTol);
+  EXPECT_NEAR(dispatch.ranks[1].finish_us, 8.0, kTol);
   EXPECT_EQ(dispatch.ranks[1].bottleneck.resource, Resource::kFixedLatency);
 }
 

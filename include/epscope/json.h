@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "epscope/estimate.h"
+#include "epscope/flowsim.h"
 #include "epscope/scenario.h"
 
 namespace epscope {
@@ -15,5 +16,7 @@ nlohmann::json to_json(const Bottleneck& bottleneck);
 nlohmann::json to_json(const EstimateResult& result);
 /// to_json(unbalanced) plus `balanced` (same fields) and `ratio`.
 nlohmann::json to_json(const Comparison& comparison);
+/// The `fabric` object of `simulate --json` (src/core/flowsim_json.cpp).
+nlohmann::json to_json(const FabricReport& report);
 
 }  // namespace epscope

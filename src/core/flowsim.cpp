@@ -1,5 +1,6 @@
 // `simulate`: maps a Scenario's traffic onto the fabric and runs the flow engine once per phase.
-// Phase semantics (starts, LL barrier, combine start) are those of estimate. docs/model-flowsim.md.
+// Phase semantics (starts, the implicit barrier, combine start) are those of estimate.
+// docs/model-flowsim.md.
 #include "epscope/flowsim.h"
 
 #include <algorithm>
@@ -90,7 +91,7 @@ class PhaseSim {
         num_ranks_(scenario.num_ranks()) {}
 
   void run(const PhaseTraffic& traffic, const std::vector<double>& starts, double fixed_us,
-           bool barrier, int phase_idx, PhaseResult& result, PhaseFabric& report);
+           PhaseResult& result, PhaseFabric& report);
 
  private:
   ResourceId rank_resource(int rank, LinkKind kind);
@@ -302,7 +303,7 @@ Bottleneck PhaseSim::describe(ResourceId resource, std::int64_t message_bytes) c
 }
 
 void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& starts, double fixed_us,
-                   bool barrier, int phase_idx, PhaseResult& result, PhaseFabric& report) {
+                   PhaseResult& result, PhaseFabric& report) {
   const auto num_ranks = static_cast<std::size_t>(num_ranks_);
   const int num_stages = static_cast<int>(traffic.stages.size());
   EPSCOPE_ASSERT(num_stages >= 1 && num_stages <= 2);
@@ -378,22 +379,27 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
   });
   engine_.run();
 
-  // Per rank: last own send, last arrival, and (LL) the barrier over every sender.
+  // Per rank: its last own send, then what it waits for (docs/model-flowsim.md §4): every sender
+  // to it, until that sender has sent everything (token order interleaves all destinations, as
+  // estimate's slowest-sender term assumes), plus the link latency.
   std::vector<double> own_done(starts), nic_done(starts), recv_last(num_ranks, -kInfinity);
   std::vector<int> own_flow(num_ranks, -1), recv_flow(num_ranks, -1);
   for (int flow = 0; flow < engine_.num_flows(); ++flow) {
     const auto s = static_cast<std::size_t>(flow_src_[static_cast<std::size_t>(flow)]);
-    const auto d = static_cast<std::size_t>(flow_dst_[static_cast<std::size_t>(flow)]);
     const double end = engine_.finish_us(flow);
     if (end > own_done[s] || own_flow[s] < 0) {
       own_done[s] = std::max(own_done[s], end);
       own_flow[s] = flow;
     }
     if (flow_rdma_[static_cast<std::size_t>(flow)]) nic_done[s] = std::max(nic_done[s], end);
-    const double arrival = end + latency_us(static_cast<int>(s), static_cast<int>(d));
-    if (arrival > recv_last[d]) {
-      recv_last[d] = arrival;
-      recv_flow[d] = flow;
+  }
+  for (int flow = 0; flow < engine_.num_flows(); ++flow) {
+    const int s = flow_src_[static_cast<std::size_t>(flow)];
+    const int d = flow_dst_[static_cast<std::size_t>(flow)];
+    const double arrival = own_done[static_cast<std::size_t>(s)] + latency_us(s, d);
+    if (arrival > recv_last[static_cast<std::size_t>(d)]) {
+      recv_last[static_cast<std::size_t>(d)] = arrival;
+      recv_flow[static_cast<std::size_t>(d)] = own_flow[static_cast<std::size_t>(s)];
     }
   }
 
@@ -415,16 +421,15 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
       finish = recv_last[ri];
       deciding_flow = recv_flow[ri];
     }
-    bool late_sender = false;
-    if (barrier) {  // LL: every rank's counts (zero too) follow its sends. docs/model-flowsim.md §4
-      for (int s = 0; s < num_ranks_; ++s) {
-        const auto si = static_cast<std::size_t>(s);
-        const double signal = own_done[si] + latency_us(s, r);
-        if (signal > finish) {
-          finish = signal;
-          deciding_flow = own_flow[si];
-          late_sender = own_flow[si] < 0;
-        }
+    // The implicit barrier: every rank signals every peer (LL counts, HT/a2a count exchange),
+    // so nobody finishes before the latest start has reached it.
+    int signal_rank = -1;  // whose start signal decided, when no flow did
+    for (int s = 0; s < num_ranks_; ++s) {
+      const double signal = starts[static_cast<std::size_t>(s)] + latency_us(s, r);
+      if (signal > finish) {
+        finish = signal;
+        deciding_flow = -1;
+        signal_rank = s;
       }
     }
     rank.finish_us = finish + fixed_us;
@@ -439,9 +444,16 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
     rank.wait_us = std::max(0.0, rank.finish_us - rank.start_us - rank.transfer_us - fixed_us);
     if (deciding_flow >= 0) {
       rank.bottleneck = describe(engine_.last_bottleneck(deciding_flow), message_bytes);
-    } else if (late_sender) {
-      rank.bottleneck.resource = Resource::kLateStart;
-      rank.bottleneck.reason = "the count of a rank that started late and sent nothing";
+    } else if (signal_rank >= 0) {
+      const double signal_start = starts[static_cast<std::size_t>(signal_rank)];
+      const bool late = signal_start > rank.start_us;
+      rank.bottleneck.resource = late ? Resource::kLateStart : Resource::kFixedLatency;
+      rank.bottleneck.owner = signal_rank;
+      rank.bottleneck.reason =
+          late ? fmt::format("late start of rank {}: it begins at {:.1f} us and signals every rank",
+                             signal_rank, signal_start)
+               : fmt::format("start signal of rank {}: {:.1f} us link latency", signal_rank,
+                             latency_us(signal_rank, r));
     } else {
       rank.bottleneck.resource = Resource::kFixedLatency;
       rank.bottleneck.reason = fmt::format("no traffic: launch and handshake, {:.1f} us", fixed_us);
@@ -466,7 +478,6 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
   report_fabric(earliest, result.end_us, report);
   report.nic_tx = nic_idle(starts, nic_done, nic_tx_busy_us_, earliest, result.end_us);
   report.num_events = engine_.num_events();
-  (void)phase_idx;
 }
 
 void PhaseSim::report_fabric(double start_us, double end_us, PhaseFabric& report) const {
@@ -515,19 +526,18 @@ SimulateResult simulate(const Scenario& scenario, const Traffic& traffic, const 
   report.uplink_gbps = topo.num_spines > 0 ? topo.uplink_gbps(0, false) : 0;
   report.nic_capacity_gbps = scenario.num_ranks() * params.nic_tx_gbps;
 
-  const bool barrier = scenario.mode == KernelMode::kLowLatency;
   std::vector<double> starts(static_cast<std::size_t>(scenario.num_ranks()));
   for (int r = 0; r < scenario.num_ranks(); ++r)
     starts[static_cast<std::size_t>(r)] = scenario.start_offset(r);
   {
     PhaseSim sim(scenario, params, fabric, topo, options.timeline);
-    sim.run(traffic.dispatch, starts, params.dispatch_fixed_us, barrier, 0, out.result.dispatch,
+    sim.run(traffic.dispatch, starts, params.dispatch_fixed_us, out.result.dispatch,
             report.dispatch);
   }
   {
     PhaseSim sim(scenario, params, fabric, topo, options.timeline);
     sim.run(traffic.combine, combine_starts(scenario, out.result.dispatch), params.combine_fixed_us,
-            barrier, 1, out.result.combine, report.combine);
+            out.result.combine, report.combine);
   }
   summarize(scenario, traffic, out.result);
   finish_report(report);
