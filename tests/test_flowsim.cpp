@@ -55,6 +55,16 @@ void put(PhaseTraffic& phase, int stage, int src, int dst, std::uint64_t bytes) 
       static_cast<double>(bytes) / 1000, bytes};
 }
 
+/// 2 ranks: dispatch 0 -> 1 100'000 B (2 us at 50 GB/s) and 1 -> 0 50'000 B (1 us).
+Traffic two_rank_traffic() {
+  Traffic traffic;
+  traffic.dispatch = empty_phase(2, 1);
+  traffic.combine = empty_phase(2, 1);
+  put(traffic.dispatch, 0, 0, 1, 100'000);
+  put(traffic.dispatch, 0, 1, 0, 50'000);
+  return traffic;
+}
+
 Fabric flat_fabric() {
   Fabric fabric;
   fabric.wiring = Wiring::kSingleSwitch;
@@ -64,12 +74,8 @@ Fabric flat_fabric() {
 
 TEST(Simulate, TwoRanksLowLatencyBarrier) {
   const Scenario scenario = tiny_scenario(2, 1, false, KernelMode::kLowLatency);
-  Traffic traffic;
-  traffic.dispatch = empty_phase(2, 1);
-  traffic.combine = empty_phase(2, 1);
-  put(traffic.dispatch, 0, 0, 1, 100'000);  // 2 us at 50 GB/s
-  put(traffic.dispatch, 0, 1, 0, 50'000);   // 1 us
-  put(traffic.combine, 0, 0, 1, 25'000);    // 0.5 us each way
+  Traffic traffic = two_rank_traffic();
+  put(traffic.combine, 0, 0, 1, 25'000);  // 0.5 us each way
   put(traffic.combine, 0, 1, 0, 25'000);
   const SimulateResult sim = simulate(scenario, traffic, tiny_params(), flat_fabric());
   const PhaseResult& dispatch = sim.result.dispatch;
@@ -104,11 +110,7 @@ TEST(Simulate, TwoRanksLowLatencyBarrier) {
 TEST(Simulate, BackToBackCombineStartsAtOwnDispatchFinish) {
   Scenario scenario = tiny_scenario(2, 1, false, KernelMode::kLowLatency);
   scenario.back_to_back = true;
-  Traffic traffic;
-  traffic.dispatch = empty_phase(2, 1);
-  traffic.combine = empty_phase(2, 1);
-  put(traffic.dispatch, 0, 0, 1, 100'000);
-  put(traffic.dispatch, 0, 1, 0, 50'000);
+  Traffic traffic = two_rank_traffic();
   put(traffic.combine, 0, 1, 0, 25'000);
   const SimulateResult sim = simulate(scenario, traffic, tiny_params(), flat_fabric());
   // Dispatch finishes 8 (rank 0) and 9 (rank 1), as above. Combine: rank 1 starts at 9 and sends
@@ -123,18 +125,22 @@ TEST(Simulate, BackToBackCombineStartsAtOwnDispatchFinish) {
 
 // 2 nodes x 2 GPUs, pure RDMA, rail-optimized: leaf 0 = ranks 0 and 2, leaf 1 = ranks 1 and 3.
 // Rank 0 -> 3 and rank 2 -> 1 both cross from leaf 0 to leaf 1.
-SimulateResult cross_rail(double oversubscription, PathSelection path) {
+SimulateResult cross_rail(const Fabric& fabric) {
   const Scenario scenario = tiny_scenario(2, 2, false, KernelMode::kLowLatency);
   Traffic traffic;
   traffic.dispatch = empty_phase(4, 1);
   traffic.combine = empty_phase(4, 1);
   put(traffic.dispatch, 0, 0, 3, 100'000);
   put(traffic.dispatch, 0, 2, 1, 100'000);
+  return simulate(scenario, traffic, tiny_params(), fabric);
+}
+
+SimulateResult cross_rail(double oversubscription, PathSelection path) {
   Fabric fabric;
   fabric.oversubscription = oversubscription;
   fabric.path = path;
   fabric.hop_latency_us = 0.5;
-  return simulate(scenario, traffic, tiny_params(), fabric);
+  return cross_rail(fabric);
 }
 
 TEST(Simulate, OversubscribedUplinkHalvesTheRate) {
@@ -173,17 +179,11 @@ TEST(Simulate, HashedEcmpIsSeededAndDeterministic) {
   // or on two (finish 10), depending on the seed; the same seed gives the same answer.
   int collisions = 0;
   for (std::uint64_t seed = 1; seed <= 16; ++seed) {
-    const Scenario scenario = tiny_scenario(2, 2, false, KernelMode::kLowLatency);
-    Traffic traffic;
-    traffic.dispatch = empty_phase(4, 1);
-    traffic.combine = empty_phase(4, 1);
-    put(traffic.dispatch, 0, 0, 3, 100'000);
-    put(traffic.dispatch, 0, 2, 1, 100'000);
     Fabric fabric;
     fabric.path = PathSelection::kHash;
     fabric.ecmp_seed = seed;
-    const double a = simulate(scenario, traffic, tiny_params(), fabric).result.dispatch.end_us;
-    const double b = simulate(scenario, traffic, tiny_params(), fabric).result.dispatch.end_us;
+    const double a = cross_rail(fabric).result.dispatch.end_us;
+    const double b = cross_rail(fabric).result.dispatch.end_us;
     EXPECT_EQ(a, b);
     EXPECT_TRUE(std::abs(a - 10.0) < kTol || std::abs(a - 12.0) < kTol) << a;
     collisions += std::abs(a - 12.0) < kTol;
@@ -222,11 +222,7 @@ TEST(Simulate, HighThroughputStoreAndForwardInChunks) {
 
 TEST(Simulate, TimelineCsv) {
   const Scenario scenario = tiny_scenario(2, 1, false, KernelMode::kLowLatency);
-  Traffic traffic;
-  traffic.dispatch = empty_phase(2, 1);
-  traffic.combine = empty_phase(2, 1);
-  put(traffic.dispatch, 0, 0, 1, 100'000);
-  put(traffic.dispatch, 0, 1, 0, 50'000);
+  Traffic traffic = two_rank_traffic();
   const SimulateResult sim =
       simulate(scenario, traffic, tiny_params(), flat_fabric(), {.timeline = true});
   std::ostringstream csv;

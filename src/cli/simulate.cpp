@@ -48,8 +48,8 @@ std::string fabric_text(const FabricReport& report) {
   std::string text =
       fmt::format("fabric: {} wiring, {} leaves", to_string(f.wiring), report.num_leaves);
   if (report.num_spines > 0) {
-    text += fmt::format(", {} spines, {:g}:1, ECMP {}", report.num_spines, f.oversubscription,
-                        to_string(f.path));
+    text += fmt::format(", {} spine{}, {:g}:1, ECMP {}", report.num_spines,
+                        report.num_spines == 1 ? "" : "s", f.oversubscription, to_string(f.path));
   }
   if (f.flow_cap_gbps > 0) text += fmt::format(", flows capped at {:g} GB/s", f.flow_cap_gbps);
   text += "\n" + report.idle + "\n";
