@@ -50,7 +50,8 @@ ModelConfig deepseek_v3();
 /// missing fields keep DeepSeek-V3's values. Throws InputError for a bad file or field.
 ModelConfig load_model_config(const std::string& path);
 
-/// One GPU's memory bandwidth and dense FP8 peak. Vendor datasheet numbers (docs/model-plan.md §P1).
+/// One GPU's memory bandwidth and dense FP8 peak. Vendor datasheet numbers (docs/model-plan.md
+/// §P1).
 struct GpuSpec {
   std::string name;
   double hbm_gbps = 3350;  // GB/s
@@ -79,7 +80,8 @@ struct DecodeParams {
   void validate() const;
 };
 
-/// One attention measurement for calibration: a rank's batch, KV tokens, and attention time per layer.
+/// One attention measurement for calibration: a rank's batch, KV tokens, and attention time per
+/// layer.
 struct AttentionSample {
   double tokens = 0;
   double kv_tokens = 0;
@@ -105,8 +107,8 @@ struct StepParts {
   double dispatch_us = 0;   // own dispatch transfer + fixed cost (without TBO) or exposed (TBO)
   double expert_us = 0;     // routed experts (grouped GEMM) + shared experts
   double combine_us = 0;
-  double dense_us = 0;      // the dense layers (attention + FFN)
-  double other_us = 0;      // step_fixed_us
+  double dense_us = 0;  // the dense layers (attention + FFN)
+  double other_us = 0;  // step_fixed_us
   double waiting_us = 0;
   double sum_us() const {
     return attention_us + dispatch_us + expert_us + combine_us + dense_us + other_us + waiting_us;
@@ -125,23 +127,24 @@ Imbalance imbalance(const std::vector<double>& values);
 
 struct StepResult {
   double step_us = 0;
-  double moe_layer_us = 0;    // one MoE layer
-  double tokens_per_s = 0;    // tokens this step / step time
-  StepParts mean_parts;       // mean over ranks
+  double moe_layer_us = 0;  // one MoE layer
+  double tokens_per_s = 0;  // tokens this step / step time
+  StepParts mean_parts;     // mean over ranks
   std::vector<StepParts> rank_parts;
   std::vector<RankLoad> loads;
-  int critical_rank = 0;      // the rank that waits least (the straggler)
-  Imbalance batch;            // of tokens per rank
-  Imbalance kv;               // of KV tokens per rank
+  int critical_rank = 0;  // the rank that waits least (the straggler)
+  Imbalance batch;        // of tokens per rank
+  Imbalance kv;           // of KV tokens per rank
 };
 
 /// Per-rank keys of the surrogate (docs/model-plan.md §P4): the step-time surrogate is a function
-/// of the maximum of each key over ranks, so a placement changes it only through the ranks it touches.
+/// of the maximum of each key over ranks, so a placement changes it only through the ranks it
+/// touches.
 struct SurrogateKeys {
   double attention_us = 0;  // this rank's attention per MoE layer
-  double k1 = 0;  // no TBO: attention + own dispatch send; TBO: all compute of the rank
-  double k2 = 0;  // no TBO: expert + shared expert; TBO: own dispatch send
-  double k3 = 0;  // own combine receive
+  double k1 = 0;            // no TBO: attention + own dispatch send; TBO: all compute of the rank
+  double k2 = 0;            // no TBO: expert + shared expert; TBO: own dispatch send
+  double k3 = 0;            // own combine receive
 };
 
 /// The step model: full (with `estimate`) and surrogate (closed form, O(1) per rank).
@@ -188,10 +191,10 @@ class DecodeModel {
   ModelParams comm_;
   std::vector<int> experts_on_rank_;
   // Surrogate coefficients, per rank (docs/model-plan.md §P4).
-  std::vector<double> dispatch_send_us_per_token_;   // per own token
-  std::vector<double> combine_recv_us_per_token_;    // per own token
-  std::vector<double> expert_copy_share_;            // share of all copies this rank receives
-  double dispatch_recv_us_per_total_token_ = 0;      // slowest receiver, per cluster token
+  std::vector<double> dispatch_send_us_per_token_;  // per own token
+  std::vector<double> combine_recv_us_per_token_;   // per own token
+  std::vector<double> expert_copy_share_;           // share of all copies this rank receives
+  double dispatch_recv_us_per_total_token_ = 0;     // slowest receiver, per cluster token
   double combine_send_us_per_total_token_ = 0;
   double dispatch_fixed_us_ = 0;
   double combine_fixed_us_ = 0;

@@ -44,14 +44,14 @@ struct SyntheticSnapshotSpec {
 Snapshot synthetic_snapshot(const SyntheticSnapshotSpec& spec);
 
 enum class Policy {
-  kRoundRobin,     // request i -> rank i mod R (arrival order)
-  kShortestQueue,  // fewest requests (arrival order)
-  kTotalTokens,    // least KV tokens (arrival order)
-  kBalanceBatch,   // largest first, to the rank with the fewest tokens this step
-  kBalanceKv,      // largest first, to the rank with the fewest KV tokens
-  kEpscopeOnline,  // arrival order, to the rank minimizing the predicted step time
-  kEpscopeOffline, // rebalance the whole snapshot to minimize the predicted step time
-  kLambda,         // largest first, minimizing lambda x batch share + (1 - lambda) x KV share
+  kRoundRobin,      // request i -> rank i mod R (arrival order)
+  kShortestQueue,   // fewest requests (arrival order)
+  kTotalTokens,     // least KV tokens (arrival order)
+  kBalanceBatch,    // largest first, to the rank with the fewest tokens this step
+  kBalanceKv,       // largest first, to the rank with the fewest KV tokens
+  kEpscopeOnline,   // arrival order, to the rank minimizing the predicted step time
+  kEpscopeOffline,  // rebalance the whole snapshot to minimize the predicted step time
+  kLambda,          // largest first, minimizing lambda x batch share + (1 - lambda) x KV share
 };
 std::string to_string(Policy policy);
 Policy parse_policy(const std::string& text);
@@ -66,8 +66,8 @@ struct Capacity {
 };
 
 struct PlacementOptions {
-  double lambda = 0.5;  // kLambda only: 1 = balance batch, 0 = balance KV
-  int max_moves = -1;   // kEpscopeOffline: at most this many requests move (-1 = no limit)
+  double lambda = 0.5;           // kLambda only: 1 = balance batch, 0 = balance KV
+  int max_moves = -1;            // kEpscopeOffline: at most this many requests move (-1 = no limit)
   int local_search_rounds = -1;  // kEpscopeOffline: -1 = until no improvement (capped)
 };
 
@@ -142,12 +142,12 @@ struct SyntheticTraceSpec {
 std::vector<TraceRequest> synthetic_trace(const SyntheticTraceSpec& spec);
 
 struct ReplayOptions {
-  int num_drafts = 0;          // MTP drafts per step
-  double acceptance = 0.7;     // mean per-draft acceptance rate
-  double acceptance_spread = 0.1;  // per-request rates ~ acceptance + U(-spread, spread)
+  int num_drafts = 0;               // MTP drafts per step
+  double acceptance = 0.7;          // mean per-draft acceptance rate
+  double acceptance_spread = 0.1;   // per-request rates ~ acceptance + U(-spread, spread)
   int max_requests_per_rank = 256;  // running requests per rank (decode batch limit)
   std::int64_t max_steps = 1000000;
-  bool surrogate = false;      // step time from the surrogate instead of the full model
+  bool surrogate = false;  // step time from the surrogate instead of the full model
   std::uint64_t seed = 1;
 };
 
@@ -178,8 +178,7 @@ struct ReplayResult {
 /// by an online policy (offline ones act as their online counterparts) and stay on that rank.
 /// A rank admits a request only if its reserved KV (prompt + output of its requests) stays within
 /// capacity. docs/model-plan.md §P7.
-ReplayResult replay(const std::vector<TraceRequest>& trace, Policy policy,
-                    const DecodeModel& model, const Capacity& capacity,
-                    const ReplayOptions& options);
+ReplayResult replay(const std::vector<TraceRequest>& trace, Policy policy, const DecodeModel& model,
+                    const Capacity& capacity, const ReplayOptions& options);
 
 }  // namespace epscope

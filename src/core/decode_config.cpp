@@ -1,11 +1,11 @@
 // Model configs, GPU specs, the derived per-layer coefficients and their calibration.
 // docs/model-plan.md §P1.
+#include <fmt/format.h>
+#include <toml++/toml.h>
 #include <array>
 #include <cmath>
-#include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <toml++/toml.hpp>
 
 #include "epscope/decode.h"
 #include "epscope/error.h"
@@ -60,8 +60,10 @@ constexpr std::array kRealFields = {
 
 std::string known_fields() {
   std::string names = "name";
-  for (const auto& f : kIntFields) names += std::string(", ") + f.name;
-  for (const auto& f : kRealFields) names += std::string(", ") + f.name;
+  for (const auto& f : kIntFields)
+    names += std::string(", ") + f.name;
+  for (const auto& f : kRealFields)
+    names += std::string(", ") + f.name;
   return names;
 }
 
@@ -119,7 +121,9 @@ void ModelConfig::validate() const {
   require_non_negative("model lm_head_bytes", lm_head_bytes);
 }
 
-ModelConfig deepseek_v3() { return ModelConfig{}; }
+ModelConfig deepseek_v3() {
+  return ModelConfig{};
+}
 
 ModelConfig load_model_config(const std::string& path) {
   ModelConfig model;
@@ -225,7 +229,8 @@ DecodeParams fit_attention(DecodeParams params, const std::vector<AttentionSampl
     const double x[3] = {1.0, s.tokens, s.kv_tokens};
     for (int i = 0; i < 3; ++i) {
       y[i] += x[i] * s.attention_us;
-      for (int j = 0; j < 3; ++j) a[i][j] += x[i] * x[j];
+      for (int j = 0; j < 3; ++j)
+        a[i][j] += x[i] * x[j];
     }
   }
   auto det3 = [](const double m[3][3]) {
@@ -243,7 +248,8 @@ DecodeParams fit_attention(DecodeParams params, const std::vector<AttentionSampl
   for (int k = 0; k < 3; ++k) {
     double m[3][3];
     for (int i = 0; i < 3; ++i) {
-      for (int j = 0; j < 3; ++j) m[i][j] = j == k ? y[i] : a[i][j];
+      for (int j = 0; j < 3; ++j)
+        m[i][j] = j == k ? y[i] : a[i][j];
     }
     coef[k] = det3(m) / det;
   }

@@ -1,7 +1,7 @@
 // The decode-step model: full (estimate-based) and surrogate. docs/model-plan.md §P1-§P4.
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 #include <numeric>
 
 #include "epscope/decode.h"
@@ -12,8 +12,8 @@ namespace epscope {
 
 namespace {
 
-constexpr double kBytesPerUsPerGbps = 1e3;   // 1 GB/s = 1e3 bytes/us
-constexpr double kFlopsPerUsPerTflops = 1e6; // 1 TFLOP/s = 1e6 flop/us
+constexpr double kBytesPerUsPerGbps = 1e3;    // 1 GB/s = 1e3 bytes/us
+constexpr double kFlopsPerUsPerTflops = 1e6;  // 1 TFLOP/s = 1e6 flop/us
 
 /// Halves of a rank's batch for two-batch overlap: the first half gets the odd token / KV token.
 RankLoad first_half(const RankLoad& load) {
@@ -64,7 +64,8 @@ Imbalance imbalance(const std::vector<double>& values) {
   if (values.empty()) return out;
   out.max = *std::max_element(values.begin(), values.end());
   out.min = *std::min_element(values.begin(), values.end());
-  out.mean = std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
+  out.mean =
+      std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
   out.balance_ratio = out.max > 0 ? out.mean / out.max : 1.0;
   out.max_over_mean = out.mean > 0 ? (out.max - out.mean) / out.mean : 0.0;
   return out;
@@ -75,10 +76,7 @@ DecodeModel::DecodeModel(Scenario scenario, ModelConfig model, DecodeParams para
 
 DecodeModel::DecodeModel(Scenario scenario, ModelConfig model, DecodeParams params,
                          ModelParams comm)
-    : scenario_(std::move(scenario)),
-      model_(std::move(model)),
-      params_(params),
-      comm_(comm) {
+    : scenario_(std::move(scenario)), model_(std::move(model)), params_(params), comm_(comm) {
   model_.validate();
   params_.validate();
   scenario_.moe.hidden = model_.hidden;
@@ -97,7 +95,8 @@ DecodeModel::DecodeModel(Scenario scenario, ModelConfig model, DecodeParams para
     std::fill(experts_on_rank_.begin(), experts_on_rank_.end(), model_.num_experts / num_ranks);
   } else {
     for (const auto& replicas : scenario_.moe.replicas) {
-      for (int rank : replicas) ++experts_on_rank_[static_cast<std::size_t>(rank)];
+      for (int rank : replicas)
+        ++experts_on_rank_[static_cast<std::size_t>(rank)];
     }
   }
   derive_surrogate();
@@ -168,8 +167,8 @@ double ffn_roofline_us(const ModelConfig& model, const DecodeParams& params, dou
 
 double DecodeModel::shared_expert_us(double tokens) const {
   if (tokens <= 0 || model_.num_shared_experts == 0) return 0.0;
-  return ffn_roofline_us(model_, params_,
-                         static_cast<double>(model_.shared_ffn) * model_.num_shared_experts, tokens);
+  return ffn_roofline_us(
+      model_, params_, static_cast<double>(model_.shared_ffn) * model_.num_shared_experts, tokens);
 }
 
 double DecodeModel::dense_ffn_us(double tokens) const {
@@ -198,8 +197,8 @@ StepResult DecodeModel::step(const std::vector<RankLoad>& loads) const {
     }
     // The LL receive buffer is sized by the deployment; the plan asks what a placement would cost,
     // so it grows the buffer instead of rejecting a placement (docs/model-plan.md §P2).
-    sc.moe.max_tokens_per_rank = static_cast<int>(
-        std::max<std::int64_t>(sc.moe.max_tokens_per_rank, max_tokens));
+    sc.moe.max_tokens_per_rank =
+        static_cast<int>(std::max<std::int64_t>(sc.moe.max_tokens_per_rank, max_tokens));
     return sc;
   };
 
@@ -207,11 +206,13 @@ StepResult DecodeModel::step(const std::vector<RankLoad>& loads) const {
   double moe_layer_us = 0;
   if (!params_.two_batch_overlap) {
     std::vector<double> attention(n);
-    for (std::size_t r = 0; r < n; ++r) attention[r] = attention_us(loads[r].tokens, loads[r].kv_tokens);
+    for (std::size_t r = 0; r < n; ++r)
+      attention[r] = attention_us(loads[r].tokens, loads[r].kv_tokens);
     const double first_start = *std::min_element(attention.begin(), attention.end());
     Scenario sc = scenario_with([](const RankLoad& l) { return l.tokens; });
     sc.start_offset_us.resize(n);
-    for (std::size_t r = 0; r < n; ++r) sc.start_offset_us[r] = attention[r] - first_start;
+    for (std::size_t r = 0; r < n; ++r)
+      sc.start_offset_us[r] = attention[r] - first_start;
     const Traffic traffic = compute_traffic(sc);
     const EstimateResult est = estimate(sc, traffic, comm_);
     const std::vector<double> copies = received_copies(traffic.routing);
@@ -297,9 +298,8 @@ void DecodeModel::add_dense_and_other(const std::vector<RankLoad>& loads,
   const auto n = loads.size();
   std::vector<double> dense(n);
   for (std::size_t r = 0; r < n; ++r) {
-    dense[r] = model_.num_dense_layers *
-               (attention_us(loads[r].tokens, loads[r].kv_tokens) +
-                dense_ffn_us(static_cast<double>(loads[r].tokens)));
+    dense[r] = model_.num_dense_layers * (attention_us(loads[r].tokens, loads[r].kv_tokens) +
+                                          dense_ffn_us(static_cast<double>(loads[r].tokens)));
   }
   const double dense_us = *std::max_element(dense.begin(), dense.end());
   result.step_us += dense_us + params_.step_fixed_us;
@@ -381,7 +381,8 @@ double DecodeModel::surrogate_from_max(double max_k1, double max_k2, double max_
 
 double DecodeModel::surrogate_step_us(const std::vector<RankLoad>& loads) const {
   double total_tokens = 0;
-  for (const RankLoad& l : loads) total_tokens += static_cast<double>(l.tokens);
+  for (const RankLoad& l : loads)
+    total_tokens += static_cast<double>(l.tokens);
   double m1 = 0, m2 = 0, m3 = 0, sum_attention = 0;
   for (std::size_t r = 0; r < loads.size(); ++r) {
     const SurrogateKeys k =

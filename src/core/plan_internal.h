@@ -44,8 +44,7 @@ struct Arrival {
 /// act as their online counterparts (balance_batch: fewest tokens; balance_kv: fewest reserved KV;
 /// lambda: lowest lambda-weighted share; epscope offline: epscope online). `total_tokens_after` is
 /// the cluster's tokens this step once the request is placed (the surrogate's B).
-int choose_rank(Policy policy, const DecodeModel& model, const Capacity& capacity,
-                RankState& state, const Arrival& arrival, double total_tokens_after,
-                double lambda);
+int choose_rank(Policy policy, const DecodeModel& model, const Capacity& capacity, RankState& state,
+                const Arrival& arrival, double total_tokens_after, double lambda);
 
 }  // namespace epscope::detail

@@ -1,7 +1,7 @@
 // Snapshots and traces: files and synthetic generators. docs/model-plan.md §P7.
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -57,7 +57,8 @@ std::int64_t at_least_one(double value) {
 /// Accepted drafts: each of `num_drafts` accepted in order with probability `p`, stop at a miss.
 std::int64_t accepted_drafts(detail::Rng& rng, int num_drafts, double p) {
   std::int64_t accepted = 0;
-  while (accepted < num_drafts && rng.uniform() < p) ++accepted;
+  while (accepted < num_drafts && rng.uniform() < p)
+    ++accepted;
   return accepted;
 }
 

@@ -1,8 +1,8 @@
 // The lambda sweep between batch balance and KV balance, its Pareto front, and the SVG plot.
 // docs/model-plan.md §P6.
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 
 #include "epscope/error.h"
 #include "epscope/plan.h"
@@ -71,17 +71,16 @@ struct Panel {
           R"(<text x="{:.1f}" y="{:.1f}" font-size="11" text-anchor="end">{:.3g}</text>)"
           "\n",
           left - 5, py(y) + 4, y);
-      svg += fmt::format(
-          R"(<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="#ddd"/>)"
-          "\n",
-          left, py(y), left + width, py(y));
+      svg += fmt::format(R"(<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="#ddd"/>)"
+                         "\n",
+                         left, py(y), left + width, py(y));
     }
+    svg +=
+        fmt::format(R"(<text x="{:.1f}" y="{:.1f}" font-size="12" text-anchor="middle">{}</text>)"
+                    "\n",
+                    left + width / 2, top + height + 32, x_label);
     svg += fmt::format(
-        R"(<text x="{:.1f}" y="{:.1f}" font-size="12" text-anchor="middle">{}</text>)"
-        "\n",
-        left + width / 2, top + height + 32, x_label);
-    svg += fmt::format(
-        R"(<text x="{:.1f}" y="{:.1f}" font-size="12" text-anchor="middle" transform="rotate(-90 {:.1f} {:.1f})">{}</text>)"
+        R"svg(<text x="{:.1f}" y="{:.1f}" font-size="12" text-anchor="middle" transform="rotate(-90 {:.1f} {:.1f})">{}</text>)svg"
         "\n",
         left - 45, top + height / 2, left - 45, top + height / 2, y_label);
     return svg;
@@ -129,7 +128,9 @@ std::string pareto_svg(const ParetoResult& sweep, const std::vector<PolicyReport
   const Panel curve{560, 50, 380, 300, std::min(0.0, l_lo), std::max(1.0, l_hi), t_lo, t_hi};
   const double t_min = *std::min_element(times.begin(), times.end());
   const double t_max = *std::max_element(times.begin(), times.end());
-  auto shade = [&](double ms) { return color_for(t_max > t_min ? (ms - t_min) / (t_max - t_min) : 0); };
+  auto shade = [&](double ms) {
+    return color_for(t_max > t_min ? (ms - t_min) / (t_max - t_min) : 0);
+  };
 
   std::string svg = fmt::format(
       R"(<svg xmlns="http://www.w3.org/2000/svg" width="980" height="430" font-family="sans-serif">)"
@@ -172,18 +173,19 @@ std::string pareto_svg(const ParetoResult& sweep, const std::vector<PolicyReport
                      front.px(best.batch_imbalance), front.py(best.kv_imbalance));
   for (const PolicyReport& b : baselines) {
     const double x = front.px(b.step.batch.max_over_mean), y = front.py(b.step.kv.max_over_mean);
-    svg += fmt::format(
-        R"(<rect x="{:.1f}" y="{:.1f}" width="8" height="8" fill="{}" stroke="black"/>)"
-        "\n"
-        R"(<text x="{:.1f}" y="{:.1f}" font-size="10">{}</text>)"
-        "\n",
-        x - 4, y - 4, shade(b.step.step_us / 1e3), x + 7, y + 12, b.policy);
+    svg +=
+        fmt::format(R"(<rect x="{:.1f}" y="{:.1f}" width="8" height="8" fill="{}" stroke="black"/>)"
+                    "\n"
+                    R"(<text x="{:.1f}" y="{:.1f}" font-size="10">{}</text>)"
+                    "\n",
+                    x - 4, y - 4, shade(b.step.step_us / 1e3), x + 7, y + 12, b.policy);
   }
 
   // Right: step time against lambda; baselines as dashed levels.
   std::string line;
   std::vector<const ParetoPoint*> by_lambda;
-  for (const ParetoPoint& p : sweep.points) by_lambda.push_back(&p);
+  for (const ParetoPoint& p : sweep.points)
+    by_lambda.push_back(&p);
   std::sort(by_lambda.begin(), by_lambda.end(),
             [](const ParetoPoint* a, const ParetoPoint* b) { return a->lambda < b->lambda; });
   for (const ParetoPoint* p : by_lambda) {

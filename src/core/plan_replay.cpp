@@ -1,8 +1,8 @@
 // Trace replay: decode steps one after another, arrivals placed online. docs/model-plan.md §P7.
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
 #include <deque>
-#include <fmt/format.h>
 
 #include "epscope/error.h"
 #include "epscope/plan.h"
@@ -26,7 +26,8 @@ struct Running {
 /// Nearest-rank percentile of sorted values.
 double percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0.0;
-  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  const auto rank =
+      static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
   return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
@@ -51,16 +52,16 @@ void validate(const ReplayOptions& options) {
 
 }  // namespace
 
-ReplayResult replay(const std::vector<TraceRequest>& trace, Policy policy,
-                    const DecodeModel& model, const Capacity& capacity,
-                    const ReplayOptions& options) {
+ReplayResult replay(const std::vector<TraceRequest>& trace, Policy policy, const DecodeModel& model,
+                    const Capacity& capacity, const ReplayOptions& options) {
   validate(options);
   const int num_ranks = model.num_ranks();
   const auto n = static_cast<std::size_t>(num_ranks);
   detail::Rng rng(options.seed, 0x7e91a7);
   // Tokens an arrival is expected to bring per step: 1 + sum_{i=1..k} p^i (drafts in order).
   double expected_tokens = 1;
-  for (int i = 1; i <= options.num_drafts; ++i) expected_tokens += std::pow(options.acceptance, i);
+  for (int i = 1; i <= options.num_drafts; ++i)
+    expected_tokens += std::pow(options.acceptance, i);
   const std::int64_t arrival_tokens = std::max<std::int64_t>(1, std::llround(expected_tokens));
 
   ReplayResult result;
@@ -89,9 +90,11 @@ ReplayResult replay(const std::vector<TraceRequest>& trace, Policy policy,
     // Admit in arrival order; the first request that fits nowhere blocks the queue (FIFO).
     while (!waiting.empty()) {
       const TraceRequest& t = trace[waiting.front()];
-      const detail::Arrival arrival{arrival_tokens, t.prompt_tokens, t.prompt_tokens + t.output_tokens};
+      const detail::Arrival arrival{arrival_tokens, t.prompt_tokens,
+                                    t.prompt_tokens + t.output_tokens};
       double total_after = static_cast<double>(arrival_tokens);
-      for (const RankLoad& l : state.loads) total_after += static_cast<double>(l.tokens);
+      for (const RankLoad& l : state.loads)
+        total_after += static_cast<double>(l.tokens);
       const int r = detail::choose_rank(policy, model, capacity, state, arrival, total_after, 0.5);
       if (r < 0) break;
       state.add(r, arrival_tokens, t.prompt_tokens, arrival.reserve);
@@ -100,8 +103,8 @@ ReplayResult replay(const std::vector<TraceRequest>& trace, Policy policy,
       q.context_tokens = t.prompt_tokens;
       q.output_tokens = t.output_tokens;
       q.reserve = arrival.reserve;
-      q.acceptance = std::clamp(options.acceptance + options.acceptance_spread * (2 * rng.uniform() - 1),
-                                0.0, 1.0);
+      q.acceptance = std::clamp(
+          options.acceptance + options.acceptance_spread * (2 * rng.uniform() - 1), 0.0, 1.0);
       q.admitted_us = now_us;
       running.push_back(q);
       waiting.pop_front();
@@ -110,8 +113,8 @@ ReplayResult replay(const std::vector<TraceRequest>& trace, Policy policy,
       if (!waiting.empty()) {
         const TraceRequest& t = trace[waiting.front()];
         throw InputError("kv-capacity",
-                         fmt::format("a request of {} prompt + {} output tokens",
-                                     t.prompt_tokens, t.output_tokens),
+                         fmt::format("a request of {} prompt + {} output tokens", t.prompt_tokens,
+                                     t.output_tokens),
                          "fits on no empty rank; raise --kv-capacity");
       }
       continue;
@@ -123,7 +126,8 @@ ReplayResult replay(const std::vector<TraceRequest>& trace, Policy policy,
     for (std::size_t i = 0; i < running.size(); ++i) {
       const Running& q = running[i];
       std::int64_t accepted = 0;
-      while (accepted < options.num_drafts && rng.uniform() < q.acceptance) ++accepted;
+      while (accepted < options.num_drafts && rng.uniform() < q.acceptance)
+        ++accepted;
       step_tokens[i] = 1 + accepted;
       RankLoad& l = loads[static_cast<std::size_t>(q.rank)];
       ++l.num_requests;
@@ -174,7 +178,8 @@ ReplayResult replay(const std::vector<TraceRequest>& trace, Policy policy,
   }
   result.makespan_us = now_us - first_arrival_us;
   result.throughput_tokens_per_s =
-      result.makespan_us > 0 ? static_cast<double>(generated_total) / result.makespan_us * 1e6 : 0.0;
+      result.makespan_us > 0 ? static_cast<double>(generated_total) / result.makespan_us * 1e6
+                             : 0.0;
   std::sort(tpot_us.begin(), tpot_us.end());
   result.tpot_p50_us = percentile(tpot_us, 50);
   result.tpot_p99_us = percentile(tpot_us, 99);

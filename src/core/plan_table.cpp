@@ -1,8 +1,8 @@
 #include "plan_table.h"
 
-#include <cmath>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <cmath>
 #include <fstream>
 
 #include "epscope/error.h"
@@ -92,7 +92,8 @@ double CsvTable::number(std::size_t row, int col) const {
   } catch (const std::exception&) {
     throw InputError(field, where, "must be a number");
   }
-  if (used != cell.size() || !std::isfinite(value)) throw InputError(field, where, "must be a number");
+  if (used != cell.size() || !std::isfinite(value))
+    throw InputError(field, where, "must be a number");
   return value;
 }
 
@@ -100,10 +101,11 @@ std::int64_t CsvTable::integer(std::size_t row, int col, std::int64_t lo, std::i
   const double value = number(row, col);
   if (value != std::floor(value) || value < static_cast<double>(lo) ||
       value > static_cast<double>(hi)) {
-    throw InputError(field,
-                     fmt::format("{}: row {} {} '{}'", path, row + 1,
-                                 header[static_cast<std::size_t>(col)], rows[row][static_cast<std::size_t>(col)]),
-                     fmt::format("must be an integer in {}..{}", lo, hi));
+    throw InputError(
+        field,
+        fmt::format("{}: row {} {} '{}'", path, row + 1, header[static_cast<std::size_t>(col)],
+                    rows[row][static_cast<std::size_t>(col)]),
+        fmt::format("must be an integer in {}..{}", lo, hi));
   }
   return static_cast<std::int64_t>(value);
 }
