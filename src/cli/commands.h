@@ -7,5 +7,7 @@ namespace epscope::cli {
 
 /// Registers `epscope estimate`. Returns the subcommand.
 CLI::App* register_estimate(CLI::App& app);
+/// Registers `epscope plan` (DP-rank placement, Pareto sweep, replay).
+CLI::App* register_plan(CLI::App& app);
 
 }  // namespace epscope::cli
