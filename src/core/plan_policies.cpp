@@ -59,39 +59,65 @@ struct Top3 {
   }
 };
 
-/// Surrogate objective of a load vector, with O(1) what-ifs for changes on one or two ranks.
-/// Lexicographic: predicted step time first, then the sum of squared per-rank key sums (a smooth
-/// tie-break that keeps the search moving on plateaus of the max). docs/model-plan.md §P4.
-class SurrogateView {
+/// The predicted step time (surrogate) as a function of per-rank keys. docs/model-plan.md §P4.
+struct StepObjective {
+  const DecodeModel& model;
+  double total_tokens;
+  SurrogateKeys keys(int rank, const RankLoad& load) const {
+    return model.keys(rank, load.tokens, load.kv_tokens, total_tokens);
+  }
+  double value(double m1, double m2, double m3, double mean_attention_us) const {
+    return model.surrogate_from_max(m1, m2, m3, total_tokens, mean_attention_us);
+  }
+};
+
+/// lambda x (max batch / mean batch) + (1 - lambda) x (max KV / mean KV). docs/model-plan.md §P6.
+struct BalanceObjective {
+  double lambda;
+  double batch_scale;
+  double kv_scale;
+  SurrogateKeys keys(int, const RankLoad& load) const {
+    return {0.0, static_cast<double>(load.tokens) / batch_scale,
+            static_cast<double>(load.kv_tokens) / kv_scale, 0.0};
+  }
+  double value(double m1, double m2, double, double) const {
+    return lambda * m1 + (1 - lambda) * m2;
+  }
+};
+
+/// An objective that depends on a load vector only through the maximum over ranks of three
+/// per-rank keys, with O(1) what-ifs for changes on one or two ranks. Scores are lexicographic:
+/// the objective first, then the sum of squared per-rank key sums (a smooth tie-break that keeps
+/// the search moving on plateaus of the max).
+template <typename Objective>
+class KeyedView {
  public:
   struct Score {
-    double step_us = 0;
+    double value = 0;
     double spread = 0;
     bool better_than(const Score& other) const {
-      const double tol = 1e-9 * std::max(1.0, other.step_us);
-      if (step_us < other.step_us - tol) return true;
-      if (step_us > other.step_us + tol) return false;
+      const double tol = 1e-9 * std::max(1.0, std::abs(other.value));
+      if (value < other.value - tol) return true;
+      if (value > other.value + tol) return false;
       return spread < other.spread - 1e-9 * std::max(1.0, other.spread);
     }
   };
 
-  SurrogateView(const DecodeModel& model, double total_tokens)
-      : model_(model), total_tokens_(total_tokens) {}
+  explicit KeyedView(const Objective& objective) : objective_(objective) {}
 
   void rebuild(const std::vector<RankLoad>& loads) {
     keys_.resize(loads.size());
     sum_attention_ = 0;
     spread_ = 0;
     for (std::size_t r = 0; r < loads.size(); ++r) {
-      keys_[r] =
-          model_.keys(static_cast<int>(r), loads[r].tokens, loads[r].kv_tokens, total_tokens_);
+      keys_[r] = objective_.keys(static_cast<int>(r), loads[r]);
       sum_attention_ += keys_[r].attention_us;
       spread_ += square(sum(keys_[r]));
     }
     retop();
   }
   SurrogateKeys keys_with(int rank, const RankLoad& load) const {
-    return model_.keys(rank, load.tokens, load.kv_tokens, total_tokens_);
+    return objective_.keys(rank, load);
   }
   Score score() const { return score_with(-1, {}, -1, {}); }
   /// Score if rank a had keys ka and rank b had keys kb (b = -1: only a changes).
@@ -108,7 +134,7 @@ class SurrogateView {
       spread += square(sum(k)) - square(sum(old));
     }
     const double mean_attention = attention / static_cast<double>(keys_.size());
-    return {model_.surrogate_from_max(m1, m2, m3, total_tokens_, mean_attention), spread};
+    return {objective_.value(m1, m2, m3, mean_attention), spread};
   }
   void set(int rank, const SurrogateKeys& k) {
     SurrogateKeys& old = keys_[static_cast<std::size_t>(rank)];
@@ -139,8 +165,7 @@ class SurrogateView {
     }
   }
 
-  const DecodeModel& model_;
-  double total_tokens_;
+  const Objective& objective_;
   std::vector<SurrogateKeys> keys_;
   double sum_attention_ = 0;
   double spread_ = 0;
@@ -177,17 +202,18 @@ int argmin_fitting(const detail::RankState& state, const Capacity& capacity, std
 int choose_epscope(const DecodeModel& model, const Capacity& capacity,
                    const detail::RankState& state, const detail::Arrival& arrival,
                    double total_tokens_after) {
-  SurrogateView view(model, total_tokens_after);
+  const StepObjective objective{model, total_tokens_after};
+  KeyedView<StepObjective> view(objective);
   view.rebuild(state.loads);
   int best = -1;
-  SurrogateView::Score best_score;
+  KeyedView<StepObjective>::Score best_score;
   double best_key_sum = 0;
   const int num_ranks = static_cast<int>(state.loads.size());
   for (int r = 0; r < num_ranks; ++r) {
     if (!state.fits(r, arrival.reserve, capacity)) continue;
     const SurrogateKeys k = view.keys_with(
         r, plus(state.loads[static_cast<std::size_t>(r)], arrival.tokens, arrival.kv_tokens, 1));
-    SurrogateView::Score s = view.score_with(r, k, -1, {});
+    const KeyedView<StepObjective>::Score s = view.score_with(r, k, -1, {});
     const double key_sum = k.k1 + k.k2 + k.k3;
     // Among equal step times the rank that ends up least loaded wins (it keeps the spread low).
     if (best < 0 || s.better_than(best_score) ||
@@ -380,22 +406,22 @@ std::vector<std::size_t> largest_first(const Snapshot& snapshot, Size size) {
   return order;
 }
 
-/// Local search on the surrogate: move one request off a critical rank to one of the least loaded
-/// ranks while the (step time, spread) score improves. docs/model-plan.md §P5.
-void local_search(const Snapshot& snapshot, const DecodeModel& model, const Capacity& capacity,
-                  std::vector<int>& rank_of, int max_moves, int max_rounds) {
-  const int num_ranks = model.num_ranks();
+/// Local search: move one request off a critical rank to one of the least loaded ranks while the
+/// (objective, spread) score improves. docs/model-plan.md §P5.
+template <typename Objective>
+void local_search(const Snapshot& snapshot, int num_ranks, const Objective& objective,
+                  const Capacity& capacity, std::vector<int>& rank_of, int max_moves,
+                  int max_rounds) {
   const auto n = static_cast<std::size_t>(num_ranks);
   detail::RankState state(num_ranks);
   std::vector<std::vector<std::size_t>> members(n);
-  double total_tokens = 0;
   for (std::size_t i = 0; i < snapshot.requests.size(); ++i) {
     const Request& q = snapshot.requests[i];
     state.add(rank_of[i], q.tokens, q.context_tokens, q.context_tokens);
     members[static_cast<std::size_t>(rank_of[i])].push_back(i);
-    total_tokens += static_cast<double>(q.tokens);
   }
-  SurrogateView view(model, total_tokens);
+  using View = KeyedView<Objective>;
+  View view(objective);
   view.rebuild(state.loads);
   int moves = count_moves(snapshot, rank_of);
   const int num_destinations = std::min(num_ranks - 1, 8);
@@ -404,11 +430,11 @@ void local_search(const Snapshot& snapshot, const DecodeModel& model, const Capa
       max_rounds >= 0 ? max_rounds : 4 * static_cast<int>(snapshot.requests.size()) + 64;
   std::vector<int> by_load(n);
   for (int round = 0; round < rounds; ++round) {
-    const SurrogateView::Score current = view.score();
+    const typename View::Score current = view.score();
     std::iota(by_load.begin(), by_load.end(), 0);
     std::partial_sort(by_load.begin(), by_load.begin() + num_destinations + 1, by_load.end(),
                       [&](int a, int b) { return view.key_sum(a) < view.key_sum(b); });
-    SurrogateView::Score best = current;
+    typename View::Score best = current;
     std::size_t best_request = 0;
     int best_from = -1, best_to = -1;
     SurrogateKeys best_from_keys, best_to_keys;
@@ -428,7 +454,7 @@ void local_search(const Snapshot& snapshot, const DecodeModel& model, const Capa
           if (max_moves >= 0 && moves - was_moved + now_moved > max_moves) continue;
           const SurrogateKeys to_keys = view.keys_with(
               to, plus(state.loads[static_cast<std::size_t>(to)], q.tokens, q.context_tokens, 1));
-          const SurrogateView::Score s = view.score_with(from, from_keys, to, to_keys);
+          const typename View::Score s = view.score_with(from, from_keys, to, to_keys);
           if (s.better_than(best)) {
             best = s;
             best_request = i;
@@ -478,7 +504,8 @@ Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& mod
     detail::RankState state(num_ranks);
     place_in_order(snapshot, order, Policy::kEpscopeOffline, model, capacity, 0, state,
                    total_tokens, rank_of);
-    local_search(snapshot, model, capacity, rank_of, -1, options.local_search_rounds);
+    local_search(snapshot, num_ranks, StepObjective{model, total_tokens}, capacity, rank_of, -1,
+                 options.local_search_rounds);
     candidates.push_back(std::move(rank_of));
   }
   const bool any_placed = std::any_of(snapshot.requests.begin(), snapshot.requests.end(),
@@ -487,8 +514,8 @@ Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& mod
     // From where requests run now: new ones placed online, then moves within max_moves.
     try {
       std::vector<int> rank_of = place(snapshot, Policy::kEpscopeOnline, model, capacity).rank_of;
-      local_search(snapshot, model, capacity, rank_of, options.max_moves,
-                   options.local_search_rounds);
+      local_search(snapshot, num_ranks, StepObjective{model, total_tokens}, capacity, rank_of,
+                   options.max_moves, options.local_search_rounds);
       candidates.push_back(std::move(rank_of));
     } catch (const InputError&) {
       // The running requests already exceed a capacity: only fresh plans are candidates.
@@ -590,6 +617,12 @@ Placement place(const Snapshot& snapshot, Policy policy, const DecodeModel& mode
   }
   place_in_order(snapshot, order, policy, model, capacity, options.lambda, state, total_tokens,
                  rank_of);
+  if (policy == Policy::kLambda) {
+    // Greedy placement leaves the weighted maximum noisy; polish it (docs/model-plan.md §P6).
+    local_search(snapshot, num_ranks,
+                 BalanceObjective{options.lambda, state.batch_scale, state.kv_scale}, capacity,
+                 rank_of, -1, options.local_search_rounds);
+  }
   return {rank_of, count_moves(snapshot, rank_of)};
 }
 
