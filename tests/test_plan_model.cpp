@@ -6,6 +6,7 @@
 
 #include "epscope/decode.h"
 #include "epscope/error.h"
+#include "epscope/routing.h"
 #include "plan_test_util.h"
 
 namespace epscope {
@@ -117,6 +118,29 @@ TEST(DecodeModel, RejectsBadConfigAndLoads) {
   EXPECT_THROW(bad.validate(), InputError);
   const DecodeModel model = test::tiny_model(false);
   EXPECT_THROW(model.step({{1, 1, 1}}), InputError);
+}
+
+// The step model scales a one-token probe instead of recomputing expected routing per step
+// (DecodeModel::traffic_for); that rests on this linearity.
+TEST(DecodeModel, ExpectedRoutingIsLinearInEachSourcesTokens) {
+  Scenario s = default_scenario();
+  s.cluster.nvlink_enabled = true;
+  s.moe.num_groups = 8;
+  s.moe.topk_groups = 4;
+  s.tokens_per_rank.assign(16, 1);
+  const RoutingCounts probe = compute_routing(s);
+  s.tokens_per_rank = {5, 0, 17, 3, 64, 1, 9, 2, 33, 8, 7, 6, 5, 4, 3, 200};
+  const RoutingCounts full = compute_routing(s);
+  for (int src = 0; src < 16; ++src) {
+    const auto b = static_cast<double>(s.tokens_per_rank[static_cast<std::size_t>(src)]);
+    for (int dst = 0; dst < 16; ++dst) {
+      EXPECT_NEAR(full.copies_at(src, dst), b * probe.copies_at(src, dst), 1e-9);
+      EXPECT_NEAR(full.token_ranks_at(src, dst), b * probe.token_ranks_at(src, dst), 1e-9);
+    }
+    for (int dom = 0; dom < full.num_domains; ++dom) {
+      EXPECT_NEAR(full.token_domains_at(src, dom), b * probe.token_domains_at(src, dom), 1e-9);
+    }
+  }
 }
 
 // The surrogate must order placements like the full model (docs/model-plan.md §P4).

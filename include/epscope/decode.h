@@ -183,6 +183,9 @@ class DecodeModel {
 
  private:
   void derive_surrogate();
+  /// Traffic of `sc` (its token list set): under expected routing the counts are the probe's
+  /// per-token counts scaled by each source's tokens, which skips recomputing the expectation.
+  Traffic traffic_for(const Scenario& sc) const;
   void add_dense_and_other(const std::vector<RankLoad>& loads, StepResult& result) const;
 
   Scenario scenario_;
@@ -190,6 +193,7 @@ class DecodeModel {
   DecodeParams params_;
   ModelParams comm_;
   std::vector<int> experts_on_rank_;
+  RoutingCounts probe_routing_;  // expected routing with one token on every rank
   // Surrogate coefficients, per rank (docs/model-plan.md §P4).
   std::vector<double> dispatch_send_us_per_token_;  // per own token
   std::vector<double> combine_recv_us_per_token_;   // per own token

@@ -107,7 +107,8 @@ DecodeModel::DecodeModel(Scenario scenario, ModelConfig model, DecodeParams para
 // exact per-token coefficients.
 void DecodeModel::derive_surrogate() {
   const int num_ranks = scenario_.num_ranks();
-  const Traffic probe = compute_traffic(scenario_);  // 1 token per rank (set by the constructor)
+  probe_routing_ = compute_routing(scenario_);  // 1 token per rank (set by the constructor)
+  const Traffic probe = compute_traffic(scenario_, probe_routing_);
   const auto n = static_cast<std::size_t>(num_ranks);
   dispatch_send_us_per_token_.assign(n, 0.0);
   combine_recv_us_per_token_.assign(n, 0.0);
@@ -133,6 +134,32 @@ void DecodeModel::derive_surrogate() {
   const double latency_us = any_rdma ? comm_.rdma_latency_us : comm_.nvlink_latency_us;
   dispatch_fixed_us_ = comm_.dispatch_fixed_us + latency_us;
   combine_fixed_us_ = comm_.combine_fixed_us + latency_us;
+}
+
+Traffic DecodeModel::traffic_for(const Scenario& sc) const {
+  if (sc.routing.sampled()) return compute_traffic(sc);
+  // Expected routing is linear in each source's tokens (docs/model.md §3): scale the probe.
+  RoutingCounts routing = probe_routing_;
+  const int num_ranks = routing.num_ranks;
+  double total_tokens = 0;
+  for (int src = 0; src < num_ranks; ++src) {
+    const auto tokens = static_cast<double>(sc.tokens_per_rank[static_cast<std::size_t>(src)]);
+    total_tokens += tokens;
+    const auto row = static_cast<std::size_t>(src) * static_cast<std::size_t>(num_ranks);
+    for (std::size_t dst = 0; dst < static_cast<std::size_t>(num_ranks); ++dst) {
+      routing.copies[row + dst] *= tokens;
+      routing.token_ranks[row + dst] *= tokens;
+    }
+    const auto dom_row =
+        static_cast<std::size_t>(src) * static_cast<std::size_t>(routing.num_domains);
+    for (std::size_t dom = 0; dom < static_cast<std::size_t>(routing.num_domains); ++dom) {
+      routing.token_domains[dom_row + dom] *= tokens;
+    }
+  }
+  // Expert popularity does not depend on the source, so expert load scales with the total.
+  for (double& load : routing.expert_load)
+    load *= total_tokens / num_ranks;
+  return compute_traffic(sc, std::move(routing));
 }
 
 // docs/model-plan.md §P1.
@@ -213,7 +240,7 @@ StepResult DecodeModel::step(const std::vector<RankLoad>& loads) const {
     sc.start_offset_us.resize(n);
     for (std::size_t r = 0; r < n; ++r)
       sc.start_offset_us[r] = attention[r] - first_start;
-    const Traffic traffic = compute_traffic(sc);
+    const Traffic traffic = traffic_for(sc);
     const EstimateResult est = estimate(sc, traffic, comm_);
     const std::vector<double> copies = received_copies(traffic.routing);
 
@@ -243,8 +270,8 @@ StepResult DecodeModel::step(const std::vector<RankLoad>& loads) const {
   } else {
     const Scenario sc1 = scenario_with([](const RankLoad& l) { return first_half(l).tokens; });
     const Scenario sc2 = scenario_with([](const RankLoad& l) { return second_half(l).tokens; });
-    const Traffic traffic1 = compute_traffic(sc1);
-    const Traffic traffic2 = compute_traffic(sc2);
+    const Traffic traffic1 = traffic_for(sc1);
+    const Traffic traffic2 = traffic_for(sc2);
     const EstimateResult est1 = estimate(sc1, traffic1, comm_);
     const EstimateResult est2 = estimate(sc2, traffic2, comm_);
     const std::vector<double> copies1 = received_copies(traffic1.routing);
