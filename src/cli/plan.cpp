@@ -160,13 +160,22 @@ int run_snapshot(const PlanOptions& o, const Scenario& s, const DecodeModel& mod
   PlacementOptions options;
   options.max_moves = o.max_moves;
   std::vector<PolicyReport> reports;
-  for (Policy p : parse_policies(o.policies)) {
-    reports.push_back(evaluate(snapshot, p, model, capacity, options));
-  }
-  std::cout << policy_table(reports);
   j["policies"] = nlohmann::json::array();
-  for (const PolicyReport& r : reports)
-    j["policies"].push_back(to_json(r));
+  std::string unplaced;
+  for (Policy p : parse_policies(o.policies)) {
+    try {
+      reports.push_back(evaluate(snapshot, p, model, capacity, options));
+      j["policies"].push_back(to_json(reports.back()));
+    } catch (const InputError& e) {
+      if (e.field() != "kv-capacity") throw;
+      // A policy that cannot fit the snapshot is a result, not a failure of the command.
+      unplaced += fmt::format("{:<16} cannot place the snapshot: {}\n", to_string(p), e.what());
+      j["policies"].push_back({{"policy", to_string(p)}, {"error", e.what()}});
+    }
+  }
+  if (reports.empty())
+    throw InputError("kv-capacity", o.kv_capacity, "no policy fits the snapshot");
+  std::cout << policy_table(reports) << unplaced;
 
   if (!o.lambdas.empty() || !o.svg_path.empty()) {
     const ParetoResult sweep = lambda_sweep(

@@ -16,13 +16,23 @@ ParetoResult lambda_sweep(const Snapshot& snapshot, const DecodeModel& model,
   for (double lambda : lambdas) {
     PlacementOptions options;
     options.lambda = lambda;
-    const PolicyReport report = evaluate(snapshot, Policy::kLambda, model, capacity, options);
+    PolicyReport report;
+    try {
+      report = evaluate(snapshot, Policy::kLambda, model, capacity, options);
+    } catch (const InputError& e) {
+      if (e.field() != "kv-capacity") throw;
+      continue;  // this lambda cannot fit the snapshot into the capacity: no point
+    }
     ParetoPoint p;
     p.lambda = lambda;
     p.batch_imbalance = report.step.batch.max_over_mean;
     p.kv_imbalance = report.step.kv.max_over_mean;
     p.step_us = report.step.step_us;
     result.points.push_back(p);
+  }
+  if (result.points.empty()) {
+    throw InputError("kv-capacity", "every lambda",
+                     "no lambda fits the snapshot into the capacity");
   }
   mark_front(result);
   return result;

@@ -199,12 +199,9 @@ int argmin_fitting(const detail::RankState& state, const Capacity& capacity, std
   return best;
 }
 
-int choose_epscope(const DecodeModel& model, const Capacity& capacity,
-                   const detail::RankState& state, const detail::Arrival& arrival,
-                   double total_tokens_after) {
-  const StepObjective objective{model, total_tokens_after};
-  KeyedView<StepObjective> view(objective);
-  view.rebuild(state.loads);
+/// The fitting rank whose taking `arrival` gives the best surrogate score in `view`.
+int best_rank_in_view(const KeyedView<StepObjective>& view, const detail::RankState& state,
+                      const Capacity& capacity, const detail::Arrival& arrival) {
   int best = -1;
   KeyedView<StepObjective>::Score best_score;
   double best_key_sum = 0;
@@ -224,6 +221,15 @@ int choose_epscope(const DecodeModel& model, const Capacity& capacity,
     }
   }
   return best;
+}
+
+int choose_epscope(const DecodeModel& model, const Capacity& capacity,
+                   const detail::RankState& state, const detail::Arrival& arrival,
+                   double total_tokens_after) {
+  const StepObjective objective{model, total_tokens_after};
+  KeyedView<StepObjective> view(objective);
+  view.rebuild(state.loads);
+  return best_rank_in_view(view, state, capacity, arrival);
 }
 
 }  // namespace
@@ -481,9 +487,9 @@ void local_search(const Snapshot& snapshot, int num_ranks, const Objective& obje
 }
 
 /// Offline epscope: candidates (greedy on the surrogate + local search; the current placement with
-/// new requests placed online + local search; every baseline), each timed with the full model; the
-/// fastest wins, ties go to fewer moves. So it is never slower than the best baseline under the
-/// full model.
+/// new requests placed online + local search; every baseline; lambda 0.2, 0.4, 0.6, 0.8), each
+/// timed with the full model; the fastest wins, ties go to fewer moves. So it is never slower than
+/// the best baseline under the full model.
 Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& model,
                                 const Capacity& capacity, const PlacementOptions& options) {
   const int num_ranks = model.num_ranks();
@@ -502,11 +508,27 @@ Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& mod
     });
     std::vector<int> rank_of(n_req, -1);
     detail::RankState state(num_ranks);
-    place_in_order(snapshot, order, Policy::kEpscopeOffline, model, capacity, 0, state,
-                   total_tokens, rank_of);
-    local_search(snapshot, num_ranks, StepObjective{model, total_tokens}, capacity, rank_of, -1,
-                 options.local_search_rounds);
-    candidates.push_back(std::move(rank_of));
+    // The step's total is known up front, so one view serves every request (only the chosen
+    // rank's keys change).
+    const StepObjective objective{model, total_tokens};
+    KeyedView<StepObjective> view(objective);
+    view.rebuild(state.loads);
+    try {
+      for (std::size_t i : order) {
+        const Request& q = snapshot.requests[i];
+        const int r = best_rank_in_view(view, state, capacity,
+                                        {q.tokens, q.context_tokens, q.context_tokens});
+        if (r < 0) throw_no_fit(q, Policy::kEpscopeOffline);
+        state.add(r, q.tokens, q.context_tokens, q.context_tokens);
+        view.set(r, view.keys_with(r, state.loads[static_cast<std::size_t>(r)]));
+        rank_of[i] = r;
+      }
+      local_search(snapshot, num_ranks, StepObjective{model, total_tokens}, capacity, rank_of, -1,
+                   options.local_search_rounds);
+      candidates.push_back(std::move(rank_of));
+    } catch (const InputError&) {
+      // The greedy order left no room for a large request; the baselines below may still fit.
+    }
   }
   const bool any_placed = std::any_of(snapshot.requests.begin(), snapshot.requests.end(),
                                       [](const Request& q) { return q.rank >= 0; });
@@ -533,6 +555,19 @@ Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& mod
       // This baseline cannot fit the snapshot under the capacity; skip it.
     }
   }
+  // Points between batch and KV balance (docs/model-plan.md §P6): the sweet spot is often there.
+  for (double lambda : {0.2, 0.4, 0.6, 0.8}) {
+    Snapshot fresh = snapshot;
+    for (Request& q : fresh.requests)
+      q.rank = -1;
+    PlacementOptions mix;
+    mix.lambda = lambda;
+    try {
+      candidates.push_back(place(fresh, Policy::kLambda, model, capacity, mix).rank_of);
+    } catch (const InputError&) {
+      // Does not fit under the capacity at this lambda.
+    }
+  }
   Placement best;
   double best_us = 0;
   for (auto& rank_of : candidates) {
@@ -547,8 +582,21 @@ Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& mod
     }
   }
   if (best.rank_of.empty()) {
-    throw InputError("max-moves", std::to_string(options.max_moves),
-                     "no placement within capacity needs this few moves");
+    if (options.max_moves >= 0 && !candidates.empty()) {
+      throw InputError("max-moves", std::to_string(options.max_moves),
+                       "no placement within capacity needs this few moves");
+    }
+    throw InputError("kv-capacity", "epscope_offline",
+                     "no candidate placement fits the snapshot into the capacity");
+  }
+  // Polish the winner once more (it may be a baseline the search has not started from).
+  std::vector<int> polished = best.rank_of;
+  local_search(snapshot, num_ranks, StepObjective{model, total_tokens}, capacity, polished,
+               options.max_moves, options.local_search_rounds);
+  const int polished_moves = count_moves(snapshot, polished);
+  Placement candidate{polished, polished_moves};
+  if (model.step(rank_loads(snapshot, candidate, num_ranks)).step_us < best_us * (1 - 1e-12)) {
+    best = std::move(candidate);
   }
   return best;
 }
