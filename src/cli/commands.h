@@ -9,5 +9,7 @@ namespace epscope::cli {
 CLI::App* register_estimate(CLI::App& app);
 /// Registers `epscope plan` (DP-rank placement, Pareto sweep, replay).
 CLI::App* register_plan(CLI::App& app);
+/// Registers `epscope simulate`. Returns the subcommand.
+CLI::App* register_simulate(CLI::App& app);
 
 }  // namespace epscope::cli
