@@ -7,6 +7,8 @@ namespace epscope::cli {
 
 /// Registers `epscope estimate`. Returns the subcommand.
 CLI::App* register_estimate(CLI::App& app);
+/// Registers `epscope plan` (DP-rank placement, Pareto sweep, replay).
+CLI::App* register_plan(CLI::App& app);
 /// Registers `epscope simulate`. Returns the subcommand.
 CLI::App* register_simulate(CLI::App& app);
 
