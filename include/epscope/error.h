@@ -10,8 +10,7 @@ namespace epscope {
 class InputError : public std::runtime_error {
  public:
   InputError(const std::string& field, const std::string& value, const std::string& allowed)
-      : std::runtime_error(field + ": '" + value + "' is not allowed; " + allowed),
-        field_(field) {}
+      : std::runtime_error(field + ": '" + value + "' is not allowed; " + allowed), field_(field) {}
   /// A free-form input error that still starts with the field it is about.
   explicit InputError(const std::string& message) : std::runtime_error(message) {}
   const std::string& field() const { return field_; }
@@ -27,8 +26,8 @@ class Error : public std::runtime_error {
       : std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + message) {}
 };
 
-#define EPSCOPE_ASSERT(cond)                                                       \
-  do {                                                                              \
+#define EPSCOPE_ASSERT(cond)                                                             \
+  do {                                                                                   \
     if (!(cond)) throw ::epscope::Error("assertion failed: " #cond, __FILE__, __LINE__); \
   } while (0)
 

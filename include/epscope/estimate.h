@@ -26,8 +26,10 @@ struct ModelParams {
   double dispatch_fixed_us = 0;  // launch + count handshake of dispatch
   double combine_fixed_us = 0;   // launch + flag handshake of combine
   double per_msg_us = 0;         // sender-side cost per message (per token copy) beyond bandwidth
-  double expert_rx_gbps = 0;     // per-expert receive rate (LL: one receiver queue per expert); 0 = off
-  double leaf_uplink_factor = 1; // 1 / oversubscription
+  double expert_rx_gbps =
+      0;  // per-expert receive rate (LL: one receiver queue per expert); 0 = off
+  double count_exchange_us = 0;   // a2a only: the host-side count exchange before the data moves
+  double leaf_uplink_factor = 1;  // 1 / oversubscription
 
   static ModelParams from_cluster(const Cluster& cluster);
 };
@@ -42,6 +44,7 @@ enum class Resource {
   kNicRx,
   kLeafUplink,
   kExpertQueue,
+  kMessageRate,
   kLateStart,
   kFixedLatency,
 };
@@ -50,12 +53,12 @@ const char* to_string(Resource resource);
 /// What held a rank's phase back: the resource, whose it is, and its load.
 struct Bottleneck {
   Resource resource = Resource::kNone;
-  int owner = -1;         // rank (or node for kLeafUplink, expert for kExpertQueue)
-  double busy_us = 0;     // time the resource needs
-  double msgs = 0;        // messages through it
+  int owner = -1;      // rank (or node for kLeafUplink, expert for kExpertQueue)
+  double busy_us = 0;  // time the resource needs
+  double msgs = 0;     // messages through it
   std::uint64_t bytes = 0;
   double gbps = 0;
-  std::string reason;     // "sender NIC of rank 3: 2880 copies, 21.3 MB at 50 GB/s"
+  std::string reason;  // "sender NIC of rank 3: 2880 copies, 21.3 MB at 50 GB/s"
 };
 
 /// One rank in one phase. Times on the step's clock: 0 = aligned start of dispatch.
@@ -87,7 +90,7 @@ struct RankResult {
   ClassTotals dispatch_send, dispatch_recv, combine_send, combine_recv;
   std::uint64_t send_bytes = 0;  // dispatch + combine
   std::uint64_t recv_bytes = 0;
-  std::string bottleneck;        // of the phase that took longer on this rank
+  std::string bottleneck;  // of the phase that took longer on this rank
 };
 
 struct EstimateResult {
@@ -97,7 +100,7 @@ struct EstimateResult {
   double combine_us = 0;   // slowest rank's combine time
   double total_us = 0;     // what the slowest rank sees, end to end
   std::vector<RankResult> ranks;
-  std::string summary;     // one line: what bounds the step and why
+  std::string summary;  // one line: what bounds the step and why
 };
 
 /// Start times of combine given dispatch finishes: all at the latest dispatch finish (sync, the
@@ -107,7 +110,8 @@ std::vector<double> combine_starts(const Scenario& scenario, const PhaseResult& 
 /// Fills `ranks`, totals and summary from the two phases. Shared by estimate and simulate.
 void summarize(const Scenario& scenario, const Traffic& traffic, EstimateResult& result);
 
-EstimateResult estimate(const Scenario& scenario, const Traffic& traffic, const ModelParams& params);
+EstimateResult estimate(const Scenario& scenario, const Traffic& traffic,
+                        const ModelParams& params);
 EstimateResult estimate(const Scenario& scenario, const ModelParams& params);
 EstimateResult estimate(const Scenario& scenario);
 
@@ -115,8 +119,8 @@ EstimateResult estimate(const Scenario& scenario);
 struct Comparison {
   EstimateResult unbalanced;
   EstimateResult balanced;
-  double ratio = 1;   // unbalanced.total_us / balanced.total_us
-  std::string why;    // multi-line explanation
+  double ratio = 1;  // unbalanced.total_us / balanced.total_us
+  std::string why;   // multi-line explanation
 };
 Comparison compare_balanced(const Scenario& scenario, const ModelParams& params);
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "epscope/scenario.h"
@@ -43,15 +44,24 @@ std::vector<double> expert_popularity(const Scenario& scenario);
 /// `expected` routing samples uniformly (a measurement needs real tokens).
 std::vector<RankTopk> sample_topk(const Scenario& scenario);
 
+/// Reads explicit top-k indices per token per rank (routing spec `file:PATH`). By extension:
+/// - .json: {"topk_idx": [[[e0..ek-1] per token] per rank]} or the bare nested array;
+/// - .csv: rows `rank,token,e0,...,ek-1` (a first line starting with a letter is a header);
+/// - .npy: int32/int64, shape [ranks, tokens, k] (tokens per rank from `tokens_hint` when given,
+///   else all rows) or [total_tokens, k] split by `tokens_hint`.
+/// -1 means "no expert". `tokens_hint` may be empty; when given, the file must agree with it.
+std::vector<RankTopk> read_topk_file(const std::string& path, int num_ranks, int topk,
+                                     int num_experts, const std::vector<std::int64_t>& tokens_hint);
+
 /// Counts, dense and row-major by source. Real-valued: exact integers for sampled or file routing,
 /// exact expectations for `expected` routing.
 struct RoutingCounts {
   int num_ranks = 0;
   int num_domains = 0;
-  std::vector<double> copies;        // [src * R + dst]: (token, expert) pairs with the expert on dst
-  std::vector<double> token_ranks;   // [src * R + dst]: tokens with >= 1 expert on dst
-  std::vector<double> token_domains; // [src * D + dom]: tokens with >= 1 expert in domain dom
-  std::vector<double> expert_load;   // [logical expert]: copies received, summed over sources
+  std::vector<double> copies;       // [src * R + dst]: (token, expert) pairs with the expert on dst
+  std::vector<double> token_ranks;  // [src * R + dst]: tokens with >= 1 expert on dst
+  std::vector<double> token_domains;  // [src * D + dom]: tokens with >= 1 expert in domain dom
+  std::vector<double> expert_load;    // [logical expert]: copies received, summed over sources
 
   double copies_at(int src, int dst) const { return copies[idx(src, dst)]; }
   double token_ranks_at(int src, int dst) const { return token_ranks[idx(src, dst)]; }
@@ -60,7 +70,9 @@ struct RoutingCounts {
   }
 
  private:
-  std::size_t idx(int src, int dst) const { return static_cast<std::size_t>(src) * num_ranks + dst; }
+  std::size_t idx(int src, int dst) const {
+    return static_cast<std::size_t>(src) * num_ranks + dst;
+  }
 };
 
 /// Counts from explicit top-k indices (sampled or file routing).

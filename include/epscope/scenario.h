@@ -27,22 +27,22 @@ struct Cluster {
   std::string preset;  // name of the preset this came from, "" when built by hand
   int num_nodes = 2;
   int gpus_per_node = 8;
-  int nvlink_domain_size = 8;        // GPUs per NVLink domain: gpus_per_node, or 72 for NVL72
-  double nvlink_gbps = 160;          // per GPU, per direction, practical
-  double nic_gbps = 50;              // per NIC, per direction
-  int nics_per_gpu = 1;              // NICs per GPU; a GPU's RDMA rate is nic_gbps * nics_per_gpu
-  double local_copy_gbps = 1500;     // HBM-to-HBM copy rate for a rank's traffic to itself
-  double nvlink_latency_us = 1.0;    // one NVLink store becoming visible to the peer
-  double rdma_latency_us = 3.0;      // one RDMA write through NIC, switch and NIC
-  double launch_us = 4.0;            // kernel launch plus the count/flag handshake of one phase
-  double oversubscription = 1.0;     // leaf uplink capacity = downlink capacity / oversubscription
-  bool nvlink_enabled = true;        // false: "pure RDMA", same-node peers go through the NIC
+  int nvlink_domain_size = 8;      // GPUs per NVLink domain: gpus_per_node, or 72 for NVL72
+  double nvlink_gbps = 160;        // per GPU, per direction, practical
+  double nic_gbps = 50;            // per NIC, per direction
+  int nics_per_gpu = 1;            // NICs per GPU; a GPU's RDMA rate is nic_gbps * nics_per_gpu
+  double local_copy_gbps = 1500;   // HBM-to-HBM copy rate for a rank's traffic to itself
+  double nvlink_latency_us = 1.0;  // one NVLink store becoming visible to the peer
+  double rdma_latency_us = 3.0;    // one RDMA write through NIC, switch and NIC
+  double launch_us = 4.0;          // kernel launch plus the count/flag handshake of one phase
+  double oversubscription = 1.0;   // leaf uplink capacity = downlink capacity / oversubscription
+  bool nvlink_enabled = true;      // false: "pure RDMA", same-node peers go through the NIC
 
   int num_ranks() const { return num_nodes * gpus_per_node; }
   int node_of(int rank) const { return rank / gpus_per_node; }
   int local_index(int rank) const { return rank % gpus_per_node; }
   int domain_of(int rank) const { return rank / nvlink_domain_size; }
-  int num_domains() const { return num_ranks() / nvlink_domain_size; }
+  int num_domains() const { return (num_ranks() + nvlink_domain_size - 1) / nvlink_domain_size; }
   double rank_nic_gbps() const { return nic_gbps * nics_per_gpu; }
   /// Throws InputError naming the first bad field.
   void validate() const;
@@ -69,9 +69,9 @@ struct MoeShape {
 struct RoutingSpec {
   enum class Popularity { kUniform, kLognormal, kZipf };
   Popularity popularity = Popularity::kUniform;
-  double skew = 0;        // lognormal sigma, or zipf exponent
-  bool expected = true;   // true: exact expectation; false: sample top-k per token with `seed`
-  std::string file;       // non-empty: explicit top-k indices from this file (CSV, JSON, .npy)
+  double skew = 0;       // lognormal sigma, or zipf exponent
+  bool expected = true;  // true: exact expectation; false: sample top-k per token with `seed`
+  std::string file;      // non-empty: explicit top-k indices from this file (CSV, JSON, .npy)
   std::uint64_t seed = 1;
 
   bool sampled() const { return !expected || !file.empty(); }
@@ -100,7 +100,7 @@ struct Scenario {
 };
 
 /// Hard limits that keep every computation inside 64-bit integers and a 24 GiB machine.
-inline constexpr int kMaxRanks = 1 << 16;
+inline constexpr int kMaxRanks = 8192;  // dense rank x rank matrices: 8192^2 cells
 inline constexpr std::int64_t kMaxTokensPerRank = 1 << 22;
 inline constexpr int kMaxHidden = 1 << 18;
 inline constexpr int kMaxExperts = 1 << 20;

@@ -43,7 +43,9 @@ class TrafficMatrix {
   bool empty() const { return cells_.empty(); }
 
  private:
-  std::size_t idx(int src, int dst) const { return static_cast<std::size_t>(src) * num_ranks_ + dst; }
+  std::size_t idx(int src, int dst) const {
+    return static_cast<std::size_t>(src) * num_ranks_ + dst;
+  }
   int num_ranks_ = 0;
   std::vector<Transfer> cells_;
 };

@@ -1,0 +1,19 @@
+// JSON views of scenarios and results (the `--json` schema of estimate and simulate,
+// documented in docs/cli.md). nlohmann::json is a CPU-only header.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "epscope/estimate.h"
+#include "epscope/scenario.h"
+
+namespace epscope {
+
+nlohmann::json to_json(const Scenario& scenario);
+nlohmann::json to_json(const Bottleneck& bottleneck);
+/// {dispatch_us, combine_us, total_us, summary, dispatch: {...}, combine: {...}, ranks: [...]}
+nlohmann::json to_json(const EstimateResult& result);
+/// to_json(unbalanced) plus `balanced` (same fields) and `ratio`.
+nlohmann::json to_json(const Comparison& comparison);
+
+}  // namespace epscope

@@ -1,0 +1,441 @@
+// The closed-form bottleneck model, docs/model.md §5.
+#include "epscope/estimate.h"
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <cmath>
+
+#include "epscope/error.h"
+#include "epscope/lists.h"
+
+namespace epscope {
+namespace {
+
+constexpr double kBytesPerUsPerGbps = 1e3;  // 1 GB/s = 1e9 B/s = 1e3 B/us
+
+double busy_us(double bytes, double gbps) {
+  return gbps > 0 ? bytes / (gbps * kBytesPerUsPerGbps) : 0.0;
+}
+
+const char* unit_name(KernelMode mode) {
+  switch (mode) {
+    case KernelMode::kLowLatency:
+      return "copies";
+    case KernelMode::kHighThroughput:
+      return "records";
+    case KernelMode::kAllToAll:
+      return "rows";
+  }
+  return "messages";
+}
+
+std::string megabytes(double bytes) {
+  return fmt::format("{:.1f} MB", bytes / 1e6);
+}
+
+/// One candidate lower bound on a rank's finish time and the resource behind it.
+struct Bound {
+  double at_us = 0;
+  Bottleneck what;
+};
+
+/// Busy times of one rank's own resources in one phase (docs/model.md §5.2).
+struct RankLoad {
+  Bound send;  // busiest sender-side resource (NIC tx, NVLink tx, local copy, issue, uplink)
+  Bound recv;  // busiest receiver-side resource (NIC rx, NVLink rx, expert queue, downlink)
+  double latency_us = 0;  // link latency of the slowest class it hears from
+};
+
+Bottleneck make(Resource r, int owner, double busy, double msgs, double bytes, double gbps,
+                std::string reason) {
+  Bottleneck b;
+  b.resource = r;
+  b.owner = owner;
+  b.busy_us = busy;
+  b.msgs = msgs;
+  b.bytes = static_cast<std::uint64_t>(std::llround(bytes));
+  b.gbps = gbps;
+  b.reason = std::move(reason);
+  return b;
+}
+
+void keep_max(Bound& cur, double busy, Bottleneck b) {
+  if (busy > cur.at_us || cur.what.resource == Resource::kNone) {
+    cur.at_us = busy;
+    cur.what = std::move(b);
+  }
+}
+
+Bottleneck link_bottleneck(Resource r, const char* what, int rank, double busy, double msgs,
+                           double bytes, double gbps, const char* unit) {
+  return make(r, rank, busy, msgs, bytes, gbps,
+              fmt::format("{} of rank {}: {:.0f} {}, {} at {:g} GB/s", what, rank, msgs, unit,
+                          megabytes(bytes), gbps));
+}
+
+class PhaseModel {
+ public:
+  PhaseModel(const Scenario& sc, const PhaseTraffic& phase, const ModelParams& p, double fixed_us)
+      : sc_(sc),
+        cl_(sc.cluster),
+        phase_(phase),
+        p_(p),
+        fixed_us_(fixed_us),
+        n_(sc.num_ranks()),
+        unit_(unit_name(sc.mode)) {}
+
+  PhaseResult run(const std::vector<double>& starts, const RoutingCounts& routing,
+                  bool is_dispatch) {
+    compute_leaf_loads();
+    std::vector<RankLoad> load(static_cast<std::size_t>(n_));
+    for (int r = 0; r < n_; ++r)
+      load[static_cast<std::size_t>(r)] = rank_load(r, routing, is_dispatch);
+
+    // Latest start of anyone: the implicit barrier (every rank signals every peer, docs/model.md
+    // §5.1).
+    const auto latest = std::max_element(starts.begin(), starts.end());
+    const int latest_rank = static_cast<int>(latest - starts.begin());
+
+    PhaseResult out;
+    out.ranks.resize(static_cast<std::size_t>(n_));
+    for (int r = 0; r < n_; ++r) {
+      const RankLoad& me = load[static_cast<std::size_t>(r)];
+      const double start = starts[static_cast<std::size_t>(r)];
+      // (a) own sends; (b) every peer's sends that reach r; (c) r's own receive; (d) barrier.
+      Bound best;
+      best.at_us = start + me.send.at_us;
+      best.what = me.send.what;
+      double earliest_sender = start;
+      for (const auto& stage : phase_.stages) {
+        for (int s = 0; s < n_; ++s) {
+          if (s == r || stage.matrix.at(s, r).bytes == 0) continue;
+          const RankLoad& peer = load[static_cast<std::size_t>(s)];
+          const double peer_start = starts[static_cast<std::size_t>(s)];
+          earliest_sender = std::min(earliest_sender, peer_start);
+          if (peer_start + peer.send.at_us > best.at_us) {
+            best.at_us = peer_start + peer.send.at_us;
+            best.what = peer.send.at_us > 0 ? peer.send.what : late_start(s, peer_start);
+          }
+        }
+      }
+      if (earliest_sender + me.recv.at_us > best.at_us) {
+        best.at_us = earliest_sender + me.recv.at_us;
+        best.what = me.recv.what;
+      }
+      if (*latest > best.at_us) {
+        best.at_us = *latest;
+        best.what = late_start(latest_rank, *latest);
+      }
+      RankPhase& rp = out.ranks[static_cast<std::size_t>(r)];
+      rp.start_us = start;
+      const double overhead = fixed_us_ + me.latency_us;
+      rp.finish_us = std::max(best.at_us, start) + overhead;
+      rp.transfer_us = std::max(me.send.at_us, me.recv.at_us);
+      rp.wait_us = std::max(0.0, rp.finish_us - start - overhead - rp.transfer_us);
+      rp.bottleneck = best.what;
+      if (rp.bottleneck.resource == Resource::kNone || best.at_us - start <= 0) {
+        rp.bottleneck =
+            make(Resource::kFixedLatency, r, overhead, 0, 0, 0,
+                 fmt::format("fixed latency: {:.1f} us launch/handshake + {:.1f} us link",
+                             fixed_us_, me.latency_us));
+      }
+    }
+    int last = 0;
+    double first_start = starts.empty() ? 0 : starts[0];
+    for (int r = 0; r < n_; ++r) {
+      if (out.ranks[static_cast<std::size_t>(r)].finish_us >
+          out.ranks[static_cast<std::size_t>(last)].finish_us)
+        last = r;
+      first_start = std::min(first_start, starts[static_cast<std::size_t>(r)]);
+    }
+    out.end_us = n_ ? out.ranks[static_cast<std::size_t>(last)].finish_us : 0;
+    out.duration_us = out.end_us - first_start;
+    if (n_) out.bottleneck = out.ranks[static_cast<std::size_t>(last)].bottleneck;
+    return out;
+  }
+
+ private:
+  Bottleneck late_start(int rank, double start) const {
+    return make(
+        Resource::kLateStart, rank, 0, 0, 0, 0,
+        fmt::format("late start of rank {}: it begins at {:.1f} us and every rank waits for "
+                    "its signal",
+                    rank, start));
+  }
+
+  int leaf_of(int rank) const { return cl_.local_index(rank); }
+
+  /// Rail-optimized leaves: leaf i holds NIC i of every node; RDMA between different rails
+  /// crosses the spine (docs/model.md §5.2).
+  void compute_leaf_loads() {
+    up_bytes_.assign(static_cast<std::size_t>(cl_.gpus_per_node), 0.0);
+    down_bytes_.assign(static_cast<std::size_t>(cl_.gpus_per_node), 0.0);
+    if (p_.leaf_uplink_factor >= 1.0) return;  // non-blocking: NICs bind first
+    for (const auto& stage : phase_.stages) {
+      for (int s = 0; s < n_; ++s) {
+        for (int d = 0; d < n_; ++d) {
+          const auto bytes = static_cast<double>(stage.matrix.at(s, d).bytes);
+          if (bytes == 0 || link_class(cl_, s, d) != LinkClass::kRdma || leaf_of(s) == leaf_of(d))
+            continue;
+          up_bytes_[static_cast<std::size_t>(leaf_of(s))] += bytes;
+          down_bytes_[static_cast<std::size_t>(leaf_of(d))] += bytes;
+        }
+      }
+    }
+  }
+
+  double leaf_gbps() const { return cl_.num_nodes * p_.nic_tx_gbps * p_.leaf_uplink_factor; }
+
+  RankLoad rank_load(int r, const RoutingCounts& routing, bool is_dispatch) const {
+    RankLoad out;
+    const ClassTotals& snd = phase_.send[static_cast<std::size_t>(r)];
+    const ClassTotals& rcv = phase_.recv[static_cast<std::size_t>(r)];
+    const auto L = static_cast<std::size_t>(LinkClass::kLocal);
+    const auto N = static_cast<std::size_t>(LinkClass::kNvlink);
+    const auto R = static_cast<std::size_t>(LinkClass::kRdma);
+    auto bytes = [](const ClassTotals& t, std::size_t c) {
+      return static_cast<double>(t.bytes[c]);
+    };
+
+    keep_max(
+        out.send, busy_us(bytes(snd, R), p_.nic_tx_gbps),
+        link_bottleneck(Resource::kNicTx, "sender NIC", r, busy_us(bytes(snd, R), p_.nic_tx_gbps),
+                        snd.msgs[R], bytes(snd, R), p_.nic_tx_gbps, unit_));
+    keep_max(out.send, busy_us(bytes(snd, N), p_.nvlink_tx_gbps),
+             link_bottleneck(Resource::kNvlinkTx, "NVLink egress", r,
+                             busy_us(bytes(snd, N), p_.nvlink_tx_gbps), snd.msgs[N], bytes(snd, N),
+                             p_.nvlink_tx_gbps, unit_));
+    keep_max(out.send, busy_us(bytes(snd, L), p_.local_gbps),
+             link_bottleneck(Resource::kLocalCopy, "local copy", r,
+                             busy_us(bytes(snd, L), p_.local_gbps), snd.msgs[L], bytes(snd, L),
+                             p_.local_gbps, unit_));
+    if (p_.per_msg_us > 0) {
+      const double msgs = snd.msgs[N] + snd.msgs[R];
+      keep_max(out.send, msgs * p_.per_msg_us,
+               make(Resource::kMessageRate, r, msgs * p_.per_msg_us, msgs, 0, 0,
+                    fmt::format("message issue of rank {}: {:.0f} {} at {:.3f} us each", r, msgs,
+                                unit_, p_.per_msg_us)));
+    }
+    keep_max(
+        out.recv, busy_us(bytes(rcv, R), p_.nic_rx_gbps),
+        link_bottleneck(Resource::kNicRx, "receiver NIC", r, busy_us(bytes(rcv, R), p_.nic_rx_gbps),
+                        rcv.msgs[R], bytes(rcv, R), p_.nic_rx_gbps, unit_));
+    keep_max(out.recv, busy_us(bytes(rcv, N), p_.nvlink_rx_gbps),
+             link_bottleneck(Resource::kNvlinkRx, "NVLink ingress", r,
+                             busy_us(bytes(rcv, N), p_.nvlink_rx_gbps), rcv.msgs[N], bytes(rcv, N),
+                             p_.nvlink_rx_gbps, unit_));
+    if (p_.leaf_uplink_factor < 1.0) {
+      const int leaf = leaf_of(r);
+      const double up = up_bytes_[static_cast<std::size_t>(leaf)];
+      const double down = down_bytes_[static_cast<std::size_t>(leaf)];
+      keep_max(out.send, busy_us(up, leaf_gbps()),
+               make(Resource::kLeafUplink, leaf, busy_us(up, leaf_gbps()), 0, up, leaf_gbps(),
+                    fmt::format("spine uplink of leaf {}: {} at {:g} GB/s", leaf, megabytes(up),
+                                leaf_gbps())));
+      keep_max(out.recv, busy_us(down, leaf_gbps()),
+               make(Resource::kLeafUplink, leaf, busy_us(down, leaf_gbps()), 0, down, leaf_gbps(),
+                    fmt::format("spine downlink of leaf {}: {} at {:g} GB/s", leaf, megabytes(down),
+                                leaf_gbps())));
+    }
+    // LL receive: one queue per local expert (docs/model.md §5.2); the hottest one binds.
+    if (is_dispatch && p_.expert_rx_gbps > 0 && sc_.mode == KernelMode::kLowLatency) {
+      const ExpertPlacement placement(sc_.moe, n_);
+      double hottest = 0;
+      int hottest_expert = -1;
+      for (int e = 0; e < placement.num_experts(); ++e) {
+        const auto& reps = placement.replicas(e);
+        if (std::find(reps.begin(), reps.end(), r) == reps.end()) continue;
+        const double share =
+            routing.expert_load[static_cast<std::size_t>(e)] / static_cast<double>(reps.size());
+        if (share > hottest) {
+          hottest = share;
+          hottest_expert = e;
+        }
+      }
+      const double qbytes = hottest * static_cast<double>(phase_.message_bytes);
+      const double busy = busy_us(qbytes, p_.expert_rx_gbps);
+      keep_max(
+          out.recv, busy,
+          make(Resource::kExpertQueue, hottest_expert, busy, hottest, qbytes, p_.expert_rx_gbps,
+               fmt::format("receive queue of expert {} on rank {}: {:.0f} copies, {} at {:g} GB/s",
+                           hottest_expert, r, hottest, megabytes(qbytes), p_.expert_rx_gbps)));
+    }
+    // Every peer signals r (the barrier), so r hears from every class it has a peer on.
+    for (int s = 0; s < n_; ++s) {
+      if (s == r) continue;
+      const LinkClass c = link_class(cl_, s, r);
+      out.latency_us = std::max(out.latency_us,
+                                c == LinkClass::kRdma ? p_.rdma_latency_us : p_.nvlink_latency_us);
+      if (c == LinkClass::kRdma) break;
+    }
+    return out;
+  }
+
+  const Scenario& sc_;
+  const Cluster& cl_;
+  const PhaseTraffic& phase_;
+  const ModelParams& p_;
+  double fixed_us_;
+  int n_;
+  const char* unit_;
+  std::vector<double> up_bytes_, down_bytes_;
+};
+
+}  // namespace
+
+const char* to_string(Resource resource) {
+  switch (resource) {
+    case Resource::kNone:
+      return "none";
+    case Resource::kLocalCopy:
+      return "local_copy";
+    case Resource::kNvlinkTx:
+      return "nvlink_tx";
+    case Resource::kNvlinkRx:
+      return "nvlink_rx";
+    case Resource::kNicTx:
+      return "nic_tx";
+    case Resource::kNicRx:
+      return "nic_rx";
+    case Resource::kLeafUplink:
+      return "leaf_uplink";
+    case Resource::kExpertQueue:
+      return "expert_queue";
+    case Resource::kMessageRate:
+      return "message_rate";
+    case Resource::kLateStart:
+      return "late_start";
+    case Resource::kFixedLatency:
+      return "fixed_latency";
+  }
+  return "?";
+}
+
+ModelParams ModelParams::from_cluster(const Cluster& cluster) {
+  ModelParams p;
+  p.nvlink_tx_gbps = cluster.nvlink_gbps;
+  p.nvlink_rx_gbps = cluster.nvlink_gbps;
+  p.nic_tx_gbps = cluster.rank_nic_gbps();
+  p.nic_rx_gbps = cluster.rank_nic_gbps();
+  p.local_gbps = cluster.local_copy_gbps;
+  p.nvlink_latency_us = cluster.nvlink_latency_us;
+  p.rdma_latency_us = cluster.rdma_latency_us;
+  p.dispatch_fixed_us = cluster.launch_us;
+  p.combine_fixed_us = cluster.launch_us;
+  p.count_exchange_us = cluster.launch_us + cluster.rdma_latency_us;
+  p.leaf_uplink_factor = 1.0 / cluster.oversubscription;
+  return p;
+}
+
+std::vector<double> combine_starts(const Scenario& scenario, const PhaseResult& dispatch) {
+  std::vector<double> starts(dispatch.ranks.size(), dispatch.end_us);
+  if (scenario.back_to_back) {
+    for (std::size_t r = 0; r < starts.size(); ++r)
+      starts[r] = dispatch.ranks[r].finish_us;
+  }
+  return starts;
+}
+
+void summarize(const Scenario& scenario, const Traffic& traffic, EstimateResult& result) {
+  const int n = scenario.num_ranks();
+  result.ranks.assign(static_cast<std::size_t>(n), RankResult{});
+  result.dispatch_us = 0;
+  result.combine_us = 0;
+  for (int r = 0; r < n; ++r) {
+    const auto i = static_cast<std::size_t>(r);
+    const RankPhase& d = result.dispatch.ranks[i];
+    const RankPhase& c = result.combine.ranks[i];
+    RankResult& rr = result.ranks[i];
+    rr.rank = r;
+    rr.tokens = scenario.tokens_per_rank[i];
+    rr.dispatch_us = d.duration_us();
+    rr.combine_us = c.duration_us();
+    rr.total_us = c.finish_us - d.start_us;
+    rr.wait_us = d.wait_us + c.wait_us;
+    rr.transfer_us = d.transfer_us + c.transfer_us;
+    rr.dispatch_send = traffic.dispatch.send[i];
+    rr.dispatch_recv = traffic.dispatch.recv[i];
+    rr.combine_send = traffic.combine.send[i];
+    rr.combine_recv = traffic.combine.recv[i];
+    rr.send_bytes = rr.dispatch_send.total_bytes() + rr.combine_send.total_bytes();
+    rr.recv_bytes = rr.dispatch_recv.total_bytes() + rr.combine_recv.total_bytes();
+    rr.bottleneck = (rr.dispatch_us >= rr.combine_us ? d : c).bottleneck.reason;
+    result.dispatch_us = std::max(result.dispatch_us, rr.dispatch_us);
+    result.combine_us = std::max(result.combine_us, rr.combine_us);
+  }
+  result.total_us = result.combine.end_us;  // step clock starts at the aligned dispatch start (0)
+  result.summary = fmt::format(
+      "dispatch {:.1f} us, bound by {}; combine {:.1f} us, bound by {}; end to end {:.1f} us",
+      result.dispatch_us, result.dispatch.bottleneck.reason, result.combine_us,
+      result.combine.bottleneck.reason, result.total_us);
+}
+
+EstimateResult estimate(const Scenario& scenario, const Traffic& traffic,
+                        const ModelParams& params) {
+  const int n = scenario.num_ranks();
+  EstimateResult result;
+  std::vector<double> starts(static_cast<std::size_t>(n));
+  for (int r = 0; r < n; ++r)
+    starts[static_cast<std::size_t>(r)] = scenario.start_offset(r);
+  double dispatch_fixed = params.dispatch_fixed_us;
+  if (scenario.mode == KernelMode::kAllToAll) dispatch_fixed += params.count_exchange_us;
+  result.dispatch = PhaseModel(scenario, traffic.dispatch, params, dispatch_fixed)
+                        .run(starts, traffic.routing, true);
+  result.combine = PhaseModel(scenario, traffic.combine, params, params.combine_fixed_us)
+                       .run(combine_starts(scenario, result.dispatch), traffic.routing, false);
+  summarize(scenario, traffic, result);
+  return result;
+}
+
+EstimateResult estimate(const Scenario& scenario, const ModelParams& params) {
+  return estimate(scenario, compute_traffic(scenario), params);
+}
+
+EstimateResult estimate(const Scenario& scenario) {
+  return estimate(scenario, ModelParams::from_cluster(scenario.cluster));
+}
+
+namespace {
+
+/// Remote copies arriving at the busiest receiver: what a receive-only count looks at.
+double max_remote_recv_msgs(const Traffic& t) {
+  double best = 0;
+  for (const auto& r : t.dispatch.recv)
+    best = std::max(best, r.msgs[1] + r.msgs[2]);
+  return best;
+}
+
+std::string phase_line(const char* name, const PhaseResult& u, const PhaseResult& b) {
+  return fmt::format("  {}: {:.1f} us vs {:.1f} us balanced (x{:.2f}); bound by {}; balanced: {}\n",
+                     name, u.duration_us, b.duration_us,
+                     b.duration_us > 0 ? u.duration_us / b.duration_us : 1.0, u.bottleneck.reason,
+                     b.bottleneck.reason);
+}
+
+}  // namespace
+
+Comparison compare_balanced(const Scenario& scenario, const ModelParams& params) {
+  Comparison c;
+  const Traffic tu = compute_traffic(scenario);
+  const Scenario bal = balanced(scenario);
+  const Traffic tb = compute_traffic(bal);
+  c.unbalanced = estimate(scenario, tu, params);
+  c.balanced = estimate(bal, tb, params);
+  c.ratio = c.balanced.total_us > 0 ? c.unbalanced.total_us / c.balanced.total_us : 1.0;
+  const double recv_u = max_remote_recv_msgs(tu);
+  const double recv_b = max_remote_recv_msgs(tb);
+  const char* unit = unit_name(scenario.mode);
+  c.why = fmt::format("unbalanced / balanced = {:.2f} ({:.1f} us vs {:.1f} us; tokens {} vs {})\n",
+                      c.ratio, c.unbalanced.total_us, c.balanced.total_us,
+                      format_token_list(scenario.tokens_per_rank),
+                      format_token_list(bal.tokens_per_rank));
+  c.why += phase_line("dispatch", c.unbalanced.dispatch, c.balanced.dispatch);
+  c.why += phase_line("combine", c.unbalanced.combine, c.balanced.combine);
+  c.why += fmt::format(
+      "  a receive-only count sees the busiest receiver get {:.0f} remote {} vs {:.0f} balanced "
+      "({:+.1f}%): it misses that every rank waits for the slowest sender",
+      recv_u, unit, recv_b, recv_b > 0 ? (recv_u / recv_b - 1) * 100 : 0.0);
+  return c;
+}
+
+}  // namespace epscope

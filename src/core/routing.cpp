@@ -1,0 +1,382 @@
+// Routing: popularity, sampled top-k, and exact expected counts. docs/model.md §3.
+#include "epscope/routing.h"
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "epscope/error.h"
+#include "rng.h"
+
+namespace epscope {
+
+ExpertPlacement::ExpertPlacement(const MoeShape& moe, int num_ranks) {
+  if (!moe.replicas.empty()) {
+    replicas_ = moe.replicas;
+    for (const auto& r : replicas_)
+      redundant_ = redundant_ || r.size() > 1;
+    return;
+  }
+  EPSCOPE_ASSERT(num_ranks > 0 && moe.num_experts % num_ranks == 0);
+  const int per_rank = moe.num_experts / num_ranks;
+  replicas_.resize(static_cast<std::size_t>(moe.num_experts));
+  for (int e = 0; e < moe.num_experts; ++e)
+    replicas_[static_cast<std::size_t>(e)] = {e / per_rank};
+}
+
+// docs/model.md §3.1: uniform 1/E; lognormal exp(sigma * z_e), z_e ~ N(0,1) seeded; zipf (e+1)^-s.
+std::vector<double> expert_popularity(const Scenario& scenario) {
+  const int num_experts = scenario.moe.num_experts;
+  std::vector<double> w(static_cast<std::size_t>(num_experts), 1.0);
+  detail::Rng rng(scenario.routing.seed, 0x5eed);
+  for (int e = 0; e < num_experts; ++e) {
+    switch (scenario.routing.popularity) {
+      case RoutingSpec::Popularity::kUniform:
+        break;
+      case RoutingSpec::Popularity::kLognormal:
+        w[static_cast<std::size_t>(e)] = std::exp(scenario.routing.skew * rng.normal());
+        break;
+      case RoutingSpec::Popularity::kZipf:
+        w[static_cast<std::size_t>(e)] =
+            std::pow(static_cast<double>(e + 1), -scenario.routing.skew);
+        break;
+    }
+  }
+  const double total = std::accumulate(w.begin(), w.end(), 0.0);
+  for (double& x : w)
+    x /= total;
+  return w;
+}
+
+namespace {
+
+/// Draws `count` distinct indices from weights (cumulative `cum`, last = total) without
+/// replacement. Rejection keeps the exact sequential-draw law; a scan takes over when the chosen
+/// items hold most of the mass.
+void draw_distinct(detail::Rng& rng, const std::vector<double>& cum, int count, bool uniform,
+                   std::vector<int>& out) {
+  const int n = static_cast<int>(cum.size());
+  out.clear();
+  auto taken = [&](int i) { return std::find(out.begin(), out.end(), i) != out.end(); };
+  while (static_cast<int>(out.size()) < count) {
+    int pick = -1;
+    for (int attempt = 0; attempt < 64 && pick < 0; ++attempt) {
+      int i;
+      if (uniform) {
+        i = static_cast<int>(rng.below(static_cast<std::uint32_t>(n)));
+      } else {
+        const double u = rng.uniform() * cum.back();
+        i = static_cast<int>(std::upper_bound(cum.begin(), cum.end(), u) - cum.begin());
+        i = std::min(i, n - 1);
+      }
+      if (!taken(i)) pick = i;
+    }
+    if (pick < 0) {  // scan over what is left
+      double left = 0;
+      for (int i = 0; i < n; ++i) {
+        if (!taken(i))
+          left += cum[static_cast<std::size_t>(i)] - (i ? cum[static_cast<std::size_t>(i - 1)] : 0);
+      }
+      double u = rng.uniform() * left;
+      for (int i = 0; i < n && pick < 0; ++i) {
+        if (taken(i)) continue;
+        u -= cum[static_cast<std::size_t>(i)] - (i ? cum[static_cast<std::size_t>(i - 1)] : 0);
+        if (u < 0) pick = i;
+      }
+      if (pick < 0) {
+        for (int i = n - 1; i >= 0 && pick < 0; --i) {
+          if (!taken(i)) pick = i;
+        }
+      }
+    }
+    out.push_back(pick);
+  }
+}
+
+std::vector<double> cumulative(const std::vector<double>& w) {
+  std::vector<double> cum(w.size());
+  std::partial_sum(w.begin(), w.end(), cum.begin());
+  return cum;
+}
+
+}  // namespace
+
+// docs/model.md §3.2: group-limited top-k picks topk_groups groups by group mass, then topk
+// experts among them by popularity, both without replacement.
+std::vector<RankTopk> sample_topk(const Scenario& scenario) {
+  const int num_ranks = scenario.num_ranks();
+  if (!scenario.routing.file.empty()) {
+    return read_topk_file(scenario.routing.file, num_ranks, scenario.moe.topk,
+                          scenario.moe.num_experts, scenario.tokens_per_rank);
+  }
+  const MoeShape& moe = scenario.moe;
+  const std::vector<double> pop = expert_popularity(scenario);
+  const bool uniform = scenario.routing.popularity == RoutingSpec::Popularity::kUniform;
+  const int per_group = moe.num_experts / moe.num_groups;
+  const bool grouped = moe.num_groups > 1 && moe.topk_groups < moe.num_groups;
+  std::vector<double> group_mass(static_cast<std::size_t>(moe.num_groups), 0.0);
+  for (int e = 0; e < moe.num_experts; ++e)
+    group_mass[static_cast<std::size_t>(e / per_group)] += pop[static_cast<std::size_t>(e)];
+  const std::vector<double> cum_all = cumulative(pop);
+  const std::vector<double> cum_groups = cumulative(group_mass);
+
+  std::vector<RankTopk> out(static_cast<std::size_t>(num_ranks));
+  for (int r = 0; r < num_ranks; ++r) {
+    detail::Rng rng(scenario.routing.seed, static_cast<std::uint64_t>(r) + 1);
+    RankTopk& rt = out[static_cast<std::size_t>(r)];
+    rt.num_tokens = scenario.tokens_per_rank[static_cast<std::size_t>(r)];
+    rt.expert_idx.resize(static_cast<std::size_t>(rt.num_tokens) * moe.topk);
+    std::vector<int> groups, picks, candidates;
+    std::vector<double> cum_candidates;
+    for (std::int64_t t = 0; t < rt.num_tokens; ++t) {
+      if (!grouped) {
+        draw_distinct(rng, cum_all, moe.topk, uniform, picks);
+      } else {
+        draw_distinct(rng, cum_groups, moe.topk_groups, uniform, groups);
+        candidates.clear();
+        std::vector<double> w;
+        for (int g : groups) {
+          for (int e = g * per_group; e < (g + 1) * per_group; ++e) {
+            candidates.push_back(e);
+            w.push_back(pop[static_cast<std::size_t>(e)]);
+          }
+        }
+        cum_candidates = cumulative(w);
+        draw_distinct(rng, cum_candidates, moe.topk, uniform, picks);
+        for (int& p : picks)
+          p = candidates[static_cast<std::size_t>(p)];
+      }
+      std::copy(picks.begin(), picks.end(), rt.expert_idx.begin() + t * moe.topk);
+    }
+  }
+  return out;
+}
+
+RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk>& topk) {
+  const Cluster& cl = scenario.cluster;
+  const int n = scenario.num_ranks();
+  const int k = scenario.moe.topk;
+  const ExpertPlacement placement(scenario.moe, n);
+  RoutingCounts c;
+  c.num_ranks = n;
+  c.num_domains = cl.num_domains();
+  const auto nn = static_cast<std::size_t>(n);
+  c.copies.assign(nn * nn, 0.0);
+  c.token_ranks.assign(nn * nn, 0.0);
+  c.token_domains.assign(nn * static_cast<std::size_t>(c.num_domains), 0.0);
+  c.expert_load.assign(static_cast<std::size_t>(scenario.moe.num_experts), 0.0);
+  EPSCOPE_ASSERT(static_cast<int>(topk.size()) == n);
+  std::vector<int> ranks_hit, domains_hit;
+  for (int s = 0; s < n; ++s) {
+    const RankTopk& rt = topk[static_cast<std::size_t>(s)];
+    double* copies = &c.copies[static_cast<std::size_t>(s) * nn];
+    double* token_ranks = &c.token_ranks[static_cast<std::size_t>(s) * nn];
+    double* token_domains = &c.token_domains[static_cast<std::size_t>(s) * c.num_domains];
+    for (std::int64_t t = 0; t < rt.num_tokens; ++t) {
+      ranks_hit.clear();
+      domains_hit.clear();
+      for (int j = 0; j < k; ++j) {
+        const int e = rt.expert_idx[static_cast<std::size_t>(t * k + j)];
+        if (e < 0) continue;
+        const int d = placement.rank_for(e, s);
+        copies[d] += 1;
+        c.expert_load[static_cast<std::size_t>(e)] += 1;
+        if (std::find(ranks_hit.begin(), ranks_hit.end(), d) == ranks_hit.end()) {
+          ranks_hit.push_back(d);
+          token_ranks[d] += 1;
+        }
+        const int dom = cl.domain_of(d);
+        if (std::find(domains_hit.begin(), domains_hit.end(), dom) == domains_hit.end()) {
+          domains_hit.push_back(dom);
+          token_domains[dom] += 1;
+        }
+      }
+    }
+  }
+  return c;
+}
+
+namespace {
+
+/// Inclusion probability of each expert in one token's top-k (docs/model.md §3.3): k * p_e,
+/// capped at 1 with the excess spread over the uncapped experts in proportion to p_e.
+std::vector<double> inclusion_probabilities(const std::vector<double>& pop, int k) {
+  std::vector<double> q(pop.size());
+  std::vector<bool> capped(pop.size(), false);
+  double budget = k;
+  for (int iter = 0; iter < static_cast<int>(pop.size()) + 1; ++iter) {
+    double free_mass = 0;
+    for (std::size_t e = 0; e < pop.size(); ++e) {
+      if (!capped[e]) free_mass += pop[e];
+    }
+    bool changed = false;
+    for (std::size_t e = 0; e < pop.size(); ++e) {
+      if (capped[e]) continue;
+      q[e] = free_mass > 0 ? budget * pop[e] / free_mass : 0;
+      if (q[e] > 1) {
+        capped[e] = true;
+        q[e] = 1;
+        budget -= 1;
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  return q;
+}
+
+/// log C(n, k) ratios: probability that k uniform picks without replacement from `total` items
+/// avoid a set of `hit` items: prod_{i<k} (total - hit - i) / (total - i).
+double miss_uniform(int total, int hit, int k) {
+  double p = 1;
+  for (int i = 0; i < k; ++i) {
+    const double num = total - hit - i;
+    if (num <= 0) return 0;
+    p *= num / (total - i);
+  }
+  return p;
+}
+
+/// What the miss probability of a set X of experts depends on: its size, its size per group, and
+/// the product of (1 - q_e) over it.
+struct ExpertSet {
+  int hits = 0;
+  double miss_product = 1;
+  std::vector<int> group_hits;
+};
+
+/// P(a token picks no expert of the set X), docs/model.md §3.3.
+class MissProbability {
+ public:
+  MissProbability(const Scenario& scenario, const std::vector<double>& q)
+      : moe_(scenario.moe), q_(q) {
+    uniform_ = scenario.routing.popularity == RoutingSpec::Popularity::kUniform;
+    grouped_ = moe_.num_groups > 1 && moe_.topk_groups < moe_.num_groups;
+    if (!grouped_) return;
+    // Enumerate every choice of topk_groups out of num_groups (uniform popularity only).
+    double combos = 1;
+    for (int i = 0; i < moe_.topk_groups; ++i)
+      combos = combos * (moe_.num_groups - i) / (i + 1);
+    if (combos > 1e5) {
+      throw InputError("num-groups", std::to_string(moe_.num_groups),
+                       fmt::format("expected routing enumerates C({}, {}) = {:.0f} group choices, "
+                                   "at most 100000; use sampled routing (uniform) with --seed",
+                                   moe_.num_groups, moe_.topk_groups, combos));
+    }
+    const auto t = static_cast<std::size_t>(moe_.topk_groups);
+    std::vector<int> pick(t);
+    std::iota(pick.begin(), pick.end(), 0);
+    while (true) {
+      subsets_.push_back(pick);
+      std::size_t i = t;
+      while (i > 0 &&
+             pick[i - 1] == moe_.num_groups - static_cast<int>(t) + static_cast<int>(i - 1))
+        --i;
+      if (i == 0) break;
+      ++pick[i - 1];
+      for (std::size_t j = i; j < t; ++j)
+        pick[j] = pick[j - 1] + 1;
+    }
+  }
+
+  ExpertSet empty_set() const {
+    ExpertSet s;
+    if (grouped_) s.group_hits.assign(static_cast<std::size_t>(moe_.num_groups), 0);
+    return s;
+  }
+  void add(ExpertSet& set, int expert) const {
+    ++set.hits;
+    set.miss_product *= 1 - q_[static_cast<std::size_t>(expert)];
+    if (grouped_)
+      ++set.group_hits[static_cast<std::size_t>(expert / (moe_.num_experts / moe_.num_groups))];
+  }
+
+  double operator()(const ExpertSet& set) const {
+    if (!uniform_) return set.miss_product;  // independent-inclusion approximation
+    if (!grouped_) return miss_uniform(moe_.num_experts, set.hits, moe_.topk);
+    const int per_group = moe_.num_experts / moe_.num_groups;
+    double sum = 0;
+    for (const auto& subset : subsets_) {
+      int hit = 0;
+      for (int g : subset)
+        hit += set.group_hits[static_cast<std::size_t>(g)];
+      sum += miss_uniform(moe_.topk_groups * per_group, hit, moe_.topk);
+    }
+    return sum / static_cast<double>(subsets_.size());
+  }
+
+ private:
+  const MoeShape& moe_;
+  const std::vector<double>& q_;
+  bool uniform_ = true;
+  bool grouped_ = false;
+  std::vector<std::vector<int>> subsets_;
+};
+
+RoutingCounts expected_routing(const Scenario& scenario) {
+  const Cluster& cl = scenario.cluster;
+  const int n = scenario.num_ranks();
+  const int num_experts = scenario.moe.num_experts;
+  const ExpertPlacement placement(scenario.moe, n);
+  const std::vector<double> q =
+      inclusion_probabilities(expert_popularity(scenario), scenario.moe.topk);
+  const MissProbability miss(scenario, q);
+  RoutingCounts c;
+  c.num_ranks = n;
+  c.num_domains = cl.num_domains();
+  const auto nn = static_cast<std::size_t>(n);
+  const auto nd = static_cast<std::size_t>(c.num_domains);
+  c.copies.assign(nn * nn, 0.0);
+  c.token_ranks.assign(nn * nn, 0.0);
+  c.token_domains.assign(nn * nd, 0.0);
+  c.expert_load.assign(static_cast<std::size_t>(num_experts), 0.0);
+
+  // Per-token expectations for one source: copies to each rank, P(hit rank), P(hit domain).
+  std::vector<double> copies_per_token(nn), hit_rank(nn), hit_domain(nd);
+  std::vector<ExpertSet> rank_sets, domain_sets;
+  auto per_source = [&](int s) {
+    std::fill(copies_per_token.begin(), copies_per_token.end(), 0.0);
+    rank_sets.assign(nn, miss.empty_set());
+    domain_sets.assign(nd, miss.empty_set());
+    for (int e = 0; e < num_experts; ++e) {
+      const int d = placement.rank_for(e, s);
+      copies_per_token[static_cast<std::size_t>(d)] += q[static_cast<std::size_t>(e)];
+      miss.add(rank_sets[static_cast<std::size_t>(d)], e);
+      miss.add(domain_sets[static_cast<std::size_t>(cl.domain_of(d))], e);
+    }
+    for (std::size_t d = 0; d < nn; ++d)
+      hit_rank[d] = 1 - miss(rank_sets[d]);
+    for (std::size_t dom = 0; dom < nd; ++dom)
+      hit_domain[dom] = 1 - miss(domain_sets[dom]);
+  };
+  // Without redundancy every source sees the same placement: compute once.
+  if (!placement.has_redundancy()) per_source(0);
+  for (int s = 0; s < n; ++s) {
+    if (placement.has_redundancy()) per_source(s);
+    const auto tokens = static_cast<double>(scenario.tokens_per_rank[static_cast<std::size_t>(s)]);
+    double* copies = &c.copies[static_cast<std::size_t>(s) * nn];
+    double* token_ranks = &c.token_ranks[static_cast<std::size_t>(s) * nn];
+    for (std::size_t d = 0; d < nn; ++d) {
+      copies[d] = tokens * copies_per_token[d];
+      token_ranks[d] = tokens * hit_rank[d];
+    }
+    for (std::size_t dom = 0; dom < nd; ++dom) {
+      c.token_domains[static_cast<std::size_t>(s) * nd + dom] = tokens * hit_domain[dom];
+    }
+  }
+  const auto total = static_cast<double>(scenario.total_tokens());
+  for (int e = 0; e < num_experts; ++e) {
+    c.expert_load[static_cast<std::size_t>(e)] = total * q[static_cast<std::size_t>(e)];
+  }
+  return c;
+}
+
+}  // namespace
+
+RoutingCounts compute_routing(const Scenario& scenario) {
+  if (scenario.routing.sampled()) return count_routing(scenario, sample_topk(scenario));
+  return expected_routing(scenario);
+}
+
+}  // namespace epscope
