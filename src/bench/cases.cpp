@@ -72,7 +72,7 @@ void validate_bench_scenario(const Scenario& base, const std::vector<BenchCase>&
     throw InputError("--experts", std::to_string(base.moe.num_experts),
                      fmt::format("must be a multiple of the {} ranks", ranks));
   if (!base.moe.replicas.empty())
-    throw InputError("--replicas", "(explicit placement)",
+    throw InputError("--expert-map", "(explicit placement)",
                      "bench places experts contiguously (E/R per rank)");
   if (base.moe.hidden % gpu::kScaleBlock != 0)
     throw InputError("--hidden", std::to_string(base.moe.hidden), "must be a multiple of 128");

@@ -37,7 +37,10 @@ std::vector<CaseSamples> run_cases(Backend& backend, const Scenario& base,
 
     CaseSamples samples;
     samples.bench_case = bench_case;
-    for (int r : ranks) samples.ranks.push_back(RankSamples{.rank = r});
+    for (int r : ranks) {
+      samples.ranks.emplace_back();
+      samples.ranks.back().rank = r;
+    }
 
     // First pass: dispatch, the test expert, combine; then check what they produced.
     backend.align(offsets);

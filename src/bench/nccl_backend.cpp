@@ -77,6 +77,7 @@ class NcclBackend final : public Backend {
     info_.launch = unique_id.empty() ? "one-process" : "mpi";
     info_.gpu = facts.short_name;
     info_.device_name = facts.name;
+    info_.device_sms = facts.num_sms;
     info_.nccl_version = fmt::format("{}.{}.{}", version / 10000, version / 100 % 100,
                                      version % 100);
     const std::int64_t per_token = per_rank_ ? num_ranks_ : base.moe.topk;

@@ -101,6 +101,7 @@ class NvlinkBackend final : public Backend {
     info_.launch = exchange == nullptr ? "one-process" : "per-gpu";
     info_.gpu = facts.short_name;
     info_.device_name = facts.name;
+    info_.device_sms = facts.num_sms;
     const int default_sms = ll_ ? facts.num_sms : std::min(kHtDefaultSms, facts.num_sms);
     num_blocks_ = std::min({options.num_sms > 0 ? options.num_sms : default_sms, facts.num_sms,
                             kMaxBlocks});

@@ -62,6 +62,7 @@ struct RunInfo {
   std::string device_name;
   int dispatch_sms = 0;  // blocks (one per SM) of our kernels; 0 for NCCL
   int combine_sms = 0;
+  int device_sms = 0;        // SMs of the GPU
   std::string nccl_version;  // "" unless the NCCL backend ran
 };
 
