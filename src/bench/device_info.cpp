@@ -1,6 +1,11 @@
 #include "bench/device_info.h"
 
 #include <cuda_runtime_api.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 
 #include "bench/cases.h"
 #include "bench/cuda_check.h"
@@ -18,9 +23,19 @@ DeviceFacts device_facts(int device) {
 }
 
 int cuda_device_count() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) return 0;
-  return n;
+  // Counted in a child process: a process that has initialized CUDA cannot fork GPU workers
+  // (--launch per-gpu), and validation runs before the launch.
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) n = 0;
+    _exit(std::min(n, 100));
+  }
+  if (pid < 0) return 0;
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return 0;
+  return WEXITSTATUS(status);
 }
 
 }  // namespace epscope::bench

@@ -260,6 +260,9 @@ bool have_mpi() {
 RunOutput run_bench(const Scenario& base, const std::vector<BenchCase>& cases,
                     const BenchOptions& options) {
   options.validate();
+  // Kernels load eagerly (see gpu::load_all_kernels): lazy loading can deadlock with kernels that
+  // wait for peers. Must be set before this process initializes CUDA.
+  setenv("CUDA_MODULE_LOADING", "EAGER", 0);
   if (options.launch == "per-gpu") return run_per_gpu(base, cases, options);
   if (options.launch == "mpi") {
 #if defined(EPSCOPE_HAVE_MPI)

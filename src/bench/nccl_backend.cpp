@@ -276,11 +276,14 @@ class NcclBackend final : public Backend {
   NcclRank allocate(int rank) {
     NcclRank r;
     r.rank = rank;
-    r.device = rank % std::max(1, cuda_device_count());
+    int num_devices = 1;
+    EPSCOPE_CUDA_CHECK(cudaGetDeviceCount(&num_devices));
+    r.device = rank % num_devices;
     const std::int64_t hidden = base_.moe.hidden;
     const std::int64_t max_tokens = base_.moe.max_tokens_per_rank;
     const auto sz = [](std::int64_t n) { return static_cast<std::size_t>(std::max<std::int64_t>(n, 16)); };
     EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
+    EPSCOPE_CUDA_CHECK(gpu::load_all_kernels());
     EPSCOPE_CUDA_CHECK(cudaStreamCreateWithFlags(&r.stream, cudaStreamNonBlocking));
     EPSCOPE_CUDA_CHECK(cudaEventCreate(&r.begin));
     EPSCOPE_CUDA_CHECK(cudaEventCreate(&r.end));

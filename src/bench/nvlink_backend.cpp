@@ -346,6 +346,7 @@ class NvlinkBackend final : public Backend {
     const std::int64_t hidden = base_.moe.hidden;
     const std::int64_t topk = base_.moe.topk;
     EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
+    EPSCOPE_CUDA_CHECK(gpu::load_all_kernels());
     EPSCOPE_CUDA_CHECK(cudaStreamCreateWithFlags(&r.stream, cudaStreamNonBlocking));
     EPSCOPE_CUDA_CHECK(cudaEventCreate(&r.begin));
     EPSCOPE_CUDA_CHECK(cudaEventCreate(&r.end));

@@ -76,10 +76,19 @@ __device__ __forceinline__ bool finish_block_sends(std::uint32_t* blocks_done) {
   return is_last;
 }
 
-// 16 BF16 columns held as two 16-byte vectors.
+// A warp moves one 512-column chunk of a row. Lane l holds columns [l*8, l*8+8) ("lo") and
+// [256 + l*8, 256 + l*8 + 8) ("hi") of the chunk, so every 16-byte access instruction of the warp
+// covers 512 contiguous bytes (BF16) and each 32-byte sector is fetched or written once.
+inline constexpr int kHalfChunkCols = kChunkCols / 2;
+
 struct Bf16x16 {
   uint4 lo, hi;
 };
+
+/// The chunk-relative column of this lane's "lo" half.
+__device__ __forceinline__ int lane_col(int chunk_base) {
+  return chunk_base + static_cast<int>(threadIdx.x & 31u) * 8;
+}
 
 __device__ __forceinline__ void unpack(const Bf16x16& v, float (&f)[16]) {
   const std::uint32_t words[8] = {v.lo.x, v.lo.y, v.lo.z, v.lo.w, v.hi.x, v.hi.y, v.hi.z, v.hi.w};
@@ -101,49 +110,76 @@ __device__ __forceinline__ Bf16x16 pack_bf16(const float (&f)[16]) {
           make_uint4(words[4], words[5], words[6], words[7])};
 }
 
-/// Quantizes 16 columns to FP8 e4m3 with a scale shared by the 8 lanes of one 128-column block
-/// (lanes 8i..8i+7). Returns the 16 FP8 bytes; *scale gets amax / 448 of the block.
-__device__ __forceinline__ uint4 quantize_fp8(const Bf16x16& v, float* scale) {
-  float f[16];
-  unpack(v, f);
-  float amax = 0.0f;
+/// 16 columns quantized to FP8 e4m3: 8 bytes per half, with the scale of the 128-column block
+/// each half belongs to (shared by 16 lanes).
+struct Fp8x16 {
+  uint2 lo, hi;
+  float scale_lo, scale_hi;
+};
+
+__device__ __forceinline__ uint2 to_fp8x8(const float* f, float inv) {
+  std::uint32_t words[2];
 #pragma unroll
-  for (int i = 0; i < 16; ++i) amax = fmaxf(amax, fabsf(f[i]));
-#pragma unroll
-  for (int offset = 1; offset < 8; offset <<= 1)
-    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
-  amax = fmaxf(amax, 1e-4f);
-  const float inv = kFp8Max / amax;
-  *scale = amax / kFp8Max;
-  std::uint32_t words[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const __nv_fp8x2_storage_t a =
-        __nv_cvt_float2_to_fp8x2(make_float2(f[4 * i] * inv, f[4 * i + 1] * inv), __NV_SATFINITE,
-                                 __NV_E4M3);
-    const __nv_fp8x2_storage_t b =
-        __nv_cvt_float2_to_fp8x2(make_float2(f[4 * i + 2] * inv, f[4 * i + 3] * inv),
-                                 __NV_SATFINITE, __NV_E4M3);
+  for (int i = 0; i < 2; ++i) {
+    const __nv_fp8x2_storage_t a = __nv_cvt_float2_to_fp8x2(
+        make_float2(f[4 * i] * inv, f[4 * i + 1] * inv), __NV_SATFINITE, __NV_E4M3);
+    const __nv_fp8x2_storage_t b = __nv_cvt_float2_to_fp8x2(
+        make_float2(f[4 * i + 2] * inv, f[4 * i + 3] * inv), __NV_SATFINITE, __NV_E4M3);
     words[i] = static_cast<std::uint32_t>(a) | (static_cast<std::uint32_t>(b) << 16);
   }
-  return make_uint4(words[0], words[1], words[2], words[3]);
+  return make_uint2(words[0], words[1]);
 }
 
-__device__ __forceinline__ Bf16x16 load_bf16x16(const std::uint16_t* ptr) {
-  const uint4* p = reinterpret_cast<const uint4*>(ptr);
-  return {__ldg(p), __ldg(p + 1)};
+/// Per-128-column amax over the 16 lanes that share a block (lanes 0-15 and 16-31).
+__device__ __forceinline__ float block_amax(const float* f) {
+  float amax = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(f[i]));
+#pragma unroll
+  for (int offset = 1; offset < 16; offset <<= 1)
+    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+  return fmaxf(amax, 1e-4f);
 }
 
-/// Loads from a peer's memory: plain (non-caching in L1) loads that go over NVLink.
-__device__ __forceinline__ Bf16x16 load_peer_bf16x16(const std::uint16_t* ptr) {
-  const uint4* p = reinterpret_cast<const uint4*>(ptr);
-  Bf16x16 v;
+/// Call from all 32 lanes (inactive halves hold zeros).
+__device__ __forceinline__ Fp8x16 quantize_fp8(const Bf16x16& v) {
+  float f[16];
+  unpack(v, f);
+  const float amax_lo = block_amax(f), amax_hi = block_amax(f + 8);
+  Fp8x16 q;
+  q.lo = to_fp8x8(f, kFp8Max / amax_lo);
+  q.hi = to_fp8x8(f + 8, kFp8Max / amax_hi);
+  q.scale_lo = amax_lo / kFp8Max;
+  q.scale_hi = amax_hi / kFp8Max;
+  return q;
+}
+
+/// Loads this lane's 16 columns of the chunk at `chunk_base` of a local row (zeros past hidden).
+__device__ __forceinline__ Bf16x16 load_chunk(const std::uint16_t* row, int chunk_base,
+                                              int hidden) {
+  const int c = lane_col(chunk_base);
+  Bf16x16 v{make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
+  if (c < hidden) v.lo = __ldg(reinterpret_cast<const uint4*>(row + c));
+  if (c + kHalfChunkCols < hidden)
+    v.hi = __ldg(reinterpret_cast<const uint4*>(row + c + kHalfChunkCols));
+  return v;
+}
+
+__device__ __forceinline__ uint4 load_peer_v4(const void* ptr) {
+  uint4 v;
   asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(v.lo.x), "=r"(v.lo.y), "=r"(v.lo.z), "=r"(v.lo.w)
-               : "l"(p));
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(v.hi.x), "=r"(v.hi.y), "=r"(v.hi.z), "=r"(v.hi.w)
-               : "l"(p + 1));
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(ptr));
+  return v;
+}
+
+/// Same from a peer's row, over NVLink.
+__device__ __forceinline__ Bf16x16 load_peer_chunk(const std::uint16_t* row, int chunk_base,
+                                                   int hidden) {
+  const int c = lane_col(chunk_base);
+  Bf16x16 v{make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
+  if (c < hidden) v.lo = load_peer_v4(row + c);
+  if (c + kHalfChunkCols < hidden) v.hi = load_peer_v4(row + c + kHalfChunkCols);
   return v;
 }
 
@@ -151,6 +187,39 @@ __device__ __forceinline__ void store_v4(void* ptr, uint4 v) {
   asm volatile("st.global.L1::no_allocate.v4.u32 [%0], {%1,%2,%3,%4};" ::"l"(ptr), "r"(v.x),
                "r"(v.y), "r"(v.z), "r"(v.w)
                : "memory");
+}
+
+__device__ __forceinline__ void store_v2(void* ptr, uint2 v) {
+  asm volatile("st.global.L1::no_allocate.v2.u32 [%0], {%1,%2};" ::"l"(ptr), "r"(v.x), "r"(v.y)
+               : "memory");
+}
+
+/// Stores this lane's 16 BF16 columns of the chunk at `chunk_base` into `row` (local or peer).
+__device__ __forceinline__ void store_chunk(std::uint16_t* row, int chunk_base, int hidden,
+                                            const Bf16x16& v) {
+  const int c = lane_col(chunk_base);
+  if (c < hidden) store_v4(row + c, v.lo);
+  if (c + kHalfChunkCols < hidden) store_v4(row + c + kHalfChunkCols, v.hi);
+}
+
+/// Stores this lane's part of a message body at `data` (FP8 + scales, or BF16).
+template <bool kFp8>
+__device__ __forceinline__ void store_payload(std::uint8_t* data, float* scales, int chunk_base,
+                                              int hidden, const Bf16x16& v, const Fp8x16& q) {
+  const int c = lane_col(chunk_base);
+  const bool scale_lane = (threadIdx.x & 15u) == 0;
+  if constexpr (kFp8) {
+    if (c < hidden) {
+      store_v2(data + c, q.lo);
+      if (scale_lane) scales[c / kScaleBlock] = q.scale_lo;
+    }
+    if (c + kHalfChunkCols < hidden) {
+      store_v2(data + c + kHalfChunkCols, q.hi);
+      if (scale_lane) scales[(c + kHalfChunkCols) / kScaleBlock] = q.scale_hi;
+    }
+  } else {
+    store_chunk(reinterpret_cast<std::uint16_t*>(data), chunk_base, hidden, v);
+  }
 }
 
 __device__ __forceinline__ int lane_id() { return static_cast<int>(threadIdx.x & 31u); }

@@ -90,13 +90,11 @@ __global__ void __launch_bounds__(kHtThreads) ht_dispatch_kernel(HtDispatchArgs 
   for (int item = warp_id(); item < num_items; item += num_warps) {
     const int t = t0 + item / num_chunks;
     const int chunk = item % num_chunks;
-    const int col = chunk * kChunkCols + lane_id() * 16;
-    const bool active = col < a.hidden;
-    Bf16x16 v{make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
-    if (active) v = device::load_bf16x16(a.x + static_cast<std::int64_t>(t) * a.hidden + col);
-    uint4 q{};
-    float scale = 0.0f;
-    if constexpr (kFp8) q = device::quantize_fp8(v, &scale);
+    const int base = chunk * kChunkCols;
+    const Bf16x16 v =
+        device::load_chunk(a.x + static_cast<std::int64_t>(t) * a.hidden, base, a.hidden);
+    device::Fp8x16 q{};
+    if constexpr (kFp8) q = device::quantize_fp8(v);
     const int my_slot = lane_id() < num_ranks ? own_slot[(t - t0) * num_ranks + lane_id()] : -1;
     const int my_e = lane_id() < topk ? a.topk_idx[t * topk + lane_id()] : -1;
     const float my_w = lane_id() < topk ? a.topk_weights[t * topk + lane_id()] : 0.0f;
@@ -105,16 +103,8 @@ __global__ void __launch_bounds__(kHtThreads) ht_dispatch_kernel(HtDispatchArgs 
       if (slot < 0) continue;
       std::uint8_t* r =
           a.recv[d] + (static_cast<std::int64_t>(rank) * a.max_tokens + slot) * rec_bytes;
-      if (active) {
-        if constexpr (kFp8) {
-          device::store_v4(r + col, q);
-          if ((lane_id() & 7) == 0)
-            *reinterpret_cast<float*>(r + rec.scale_offset() + col / kScaleBlock * 4) = scale;
-        } else {
-          device::store_v4(r + 2 * col, v.lo);
-          device::store_v4(r + 2 * col + 16, v.hi);
-        }
-      }
+      device::store_payload<kFp8>(r, reinterpret_cast<float*>(r + rec.scale_offset()), base,
+                                  a.hidden, v, q);
       if (chunk == 0) {
         if (lane_id() < topk) {
           const bool here = my_e >= 0 && my_e / experts_per_rank == d;
@@ -162,18 +152,17 @@ __global__ void __launch_bounds__(kHtCombineThreads) ht_combine_kernel(HtCombine
   const int num_warps = static_cast<int>(gridDim.x * (blockDim.x >> 5));
   for (int item = warp_global; item < num_items; item += num_warps) {
     const int t = item / num_chunks;
-    const int col = (item % num_chunks) * kChunkCols + lane_id() * 16;
-    const bool active = col < a.hidden;
+    const int base = (item % num_chunks) * kChunkCols;
     const int my_slot = lane_id() < num_ranks ? a.token_slot[t * num_ranks + lane_id()] : -1;
     Bf16x16 rows[kMaxPeers] = {};
     bool have[kMaxPeers];
 #pragma unroll
     for (int d = 0; d < kMaxPeers; ++d) {
       const int slot = __shfl_sync(0xffffffffu, my_slot, d);
-      have[d] = d < num_ranks && slot >= 0 && active;
+      have[d] = d < num_ranks && slot >= 0;
       if (!have[d]) continue;
       const std::int64_t row = static_cast<std::int64_t>(rank) * a.max_tokens + slot;
-      rows[d] = device::load_peer_bf16x16(a.expert_out[d] + row * a.hidden + col);
+      rows[d] = device::load_peer_chunk(a.expert_out[d] + row * a.hidden, base, a.hidden);
     }
     float acc[16] = {};
 #pragma unroll
@@ -184,12 +173,8 @@ __global__ void __launch_bounds__(kHtCombineThreads) ht_combine_kernel(HtCombine
 #pragma unroll
       for (int i = 0; i < 16; ++i) acc[i] += f[i];
     }
-    if (active) {
-      const Bf16x16 o = device::pack_bf16(acc);
-      std::uint16_t* dst = a.out + static_cast<std::int64_t>(t) * a.hidden + col;
-      reinterpret_cast<uint4*>(dst)[0] = o.lo;
-      reinterpret_cast<uint4*>(dst)[1] = o.hi;
-    }
+    device::store_chunk(a.out + static_cast<std::int64_t>(t) * a.hidden, base, a.hidden,
+                        device::pack_bf16(acc));
   }
   __syncthreads();
   device::record_stamp(a.sync.stamps, 2, device::now_ns());
@@ -245,6 +230,16 @@ cudaError_t launch_ht_fill_expert_out(int num_ranks, int rank, int hidden, int t
   ht_fill_expert_out_kernel<<<dim3(128, static_cast<unsigned>(num_ranks)), 256, 0, stream>>>(
       num_ranks, rank, hidden, topk, max_tokens, fp8, recv, recv_flags, expert_out);
   return cudaGetLastError();
+}
+
+
+cudaError_t load_ht_kernels() {
+  cudaFuncAttributes attr;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_dispatch_kernel<true>); err != cudaSuccess) return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_dispatch_kernel<false>); err != cudaSuccess) return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_combine_kernel); err != cudaSuccess) return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_fill_expert_out_kernel); err != cudaSuccess) return err;
+  return cudaSuccess;
 }
 
 }  // namespace epscope::gpu

@@ -157,6 +157,17 @@ cudaError_t launch_ht_fill_expert_out(int num_ranks, int rank, int hidden, int t
                                       const std::uint64_t* recv_flags, std::uint16_t* expert_out,
                                       cudaStream_t stream);
 
+// ---- module loading ----------------------------------------------------------------------------
+
+/// Loads every kernel of this library on the current device. With CUDA's lazy loading, the first
+/// launch of a kernel may wait for the device to go idle; if a barrier kernel is already waiting
+/// there for a peer the host has not reached yet, the two deadlock. Call once per device before
+/// the first launch.
+cudaError_t load_all_kernels();
+cudaError_t load_ll_kernels();
+cudaError_t load_ht_kernels();
+cudaError_t load_row_kernels();
+
 // ---- helpers ---------------------------------------------------------------------------------
 
 /// Writes input_value(rank, t, col) into x (bf16 [num_tokens, hidden]).

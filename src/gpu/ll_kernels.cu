@@ -76,13 +76,11 @@ __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatc
   for (int item = device::warp_id(); item < num_items; item += num_warps) {
     const int t = t0 + item / num_chunks;
     const int chunk = item % num_chunks;
-    const int col = chunk * kChunkCols + device::lane_id() * 16;
-    const bool active = col < a.hidden;
-    Bf16x16 v{make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
-    if (active) v = device::load_bf16x16(a.x + static_cast<std::int64_t>(t) * a.hidden + col);
-    uint4 q{};
-    float scale = 0.0f;
-    if constexpr (kFp8) q = device::quantize_fp8(v, &scale);
+    const int base = chunk * kChunkCols;
+    const Bf16x16 v =
+        device::load_chunk(a.x + static_cast<std::int64_t>(t) * a.hidden, base, a.hidden);
+    device::Fp8x16 q{};
+    if constexpr (kFp8) q = device::quantize_fp8(v);
     const int my_e = device::lane_id() < topk ? a.topk_idx[t * topk + device::lane_id()] : -1;
     const int my_slot = device::lane_id() < topk ? own_slot[(t - t0) * topk + device::lane_id()] : -1;
     for (int k = 0; k < topk; ++k) {
@@ -95,16 +93,9 @@ __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatc
           a.recv[dst] +
           ((static_cast<std::int64_t>(local_e) * num_ranks + rank) * a.max_tokens + slot) *
               msg_bytes;
-      if (active) {
-        if constexpr (kFp8) {
-          device::store_v4(m + msg.data_offset() + col, q);
-          if ((device::lane_id() & 7) == 0)
-            *reinterpret_cast<float*>(m + msg.scale_offset() + col / kScaleBlock * 4) = scale;
-        } else {
-          device::store_v4(m + msg.data_offset() + 2 * col, v.lo);
-          device::store_v4(m + msg.data_offset() + 2 * col + 16, v.hi);
-        }
-      }
+      device::store_payload<kFp8>(m + msg.data_offset(),
+                                  reinterpret_cast<float*>(m + msg.scale_offset()), base,
+                                  a.hidden, v, q);
       if (chunk == 0 && device::lane_id() == 0)
         device::store_v4(m, make_uint4(static_cast<unsigned>(t), static_cast<unsigned>(k),
                                        static_cast<unsigned>(rank), static_cast<unsigned>(e)));
@@ -149,8 +140,7 @@ __global__ void __launch_bounds__(kCombineThreads) ll_combine_kernel(LlCombineAr
   const int num_warps = static_cast<int>(gridDim.x * (blockDim.x >> 5));
   for (int item = warp_global; item < num_items; item += num_warps) {
     const int t = item / num_chunks;
-    const int col = (item % num_chunks) * kChunkCols + device::lane_id() * 16;
-    const bool active = col < a.hidden;
+    const int base = (item % num_chunks) * kChunkCols;
     const int my_e = device::lane_id() < topk ? a.topk_idx[t * topk + device::lane_id()] : -1;
     const int my_slot = device::lane_id() < topk ? a.copy_slot[t * topk + device::lane_id()] : -1;
     const float my_w = device::lane_id() < topk ? a.topk_weights[t * topk + device::lane_id()] : 0.0f;
@@ -164,7 +154,7 @@ __global__ void __launch_bounds__(kCombineThreads) ll_combine_kernel(LlCombineAr
         const int e = __shfl_sync(0xffffffffu, my_e, k);
         const int slot = __shfl_sync(0xffffffffu, my_slot, k);
         w[j] = __shfl_sync(0xffffffffu, my_w, k);
-        if (k0 + j >= topk || e < 0 || !active) {
+        if (k0 + j >= topk || e < 0) {
           w[j] = 0.0f;
           continue;
         }
@@ -172,7 +162,7 @@ __global__ void __launch_bounds__(kCombineThreads) ll_combine_kernel(LlCombineAr
         const std::int64_t row =
             (static_cast<std::int64_t>(e % experts_per_rank) * num_ranks + rank) * a.max_tokens +
             slot;
-        rows[j] = device::load_peer_bf16x16(a.expert_out[dst] + row * a.hidden + col);
+        rows[j] = device::load_peer_chunk(a.expert_out[dst] + row * a.hidden, base, a.hidden);
       }
 #pragma unroll
       for (int j = 0; j < kLoadBatch; ++j) {
@@ -183,12 +173,8 @@ __global__ void __launch_bounds__(kCombineThreads) ll_combine_kernel(LlCombineAr
         for (int i = 0; i < 16; ++i) acc[i] += w[j] * f[i];
       }
     }
-    if (active) {
-      const Bf16x16 o = device::pack_bf16(acc);
-      std::uint16_t* dst = a.out + static_cast<std::int64_t>(t) * a.hidden + col;
-      reinterpret_cast<uint4*>(dst)[0] = o.lo;
-      reinterpret_cast<uint4*>(dst)[1] = o.hi;
-    }
+    device::store_chunk(a.out + static_cast<std::int64_t>(t) * a.hidden, base, a.hidden,
+                        device::pack_bf16(acc));
   }
   __syncthreads();
   device::record_stamp(a.sync.stamps, 2, device::now_ns());
@@ -250,6 +236,16 @@ cudaError_t launch_ll_fill_expert_out(int num_ranks, int rank, int hidden, int n
   ll_fill_expert_out_kernel<<<num_experts, 256, 0, stream>>>(
       num_ranks, rank, hidden, num_experts, max_tokens, fp8, recv, recv_flags, expert_out);
   return cudaGetLastError();
+}
+
+
+cudaError_t load_ll_kernels() {
+  cudaFuncAttributes attr;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_dispatch_kernel<true>); err != cudaSuccess) return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_dispatch_kernel<false>); err != cudaSuccess) return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_combine_kernel); err != cudaSuccess) return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_fill_expert_out_kernel); err != cudaSuccess) return err;
+  return cudaSuccess;
 }
 
 }  // namespace epscope::gpu

@@ -25,22 +25,15 @@ __global__ void pack_rows_kernel(int rank, int hidden, bool fp8, std::int64_t nu
     const std::int64_t row = item / num_chunks;
     const int chunk = static_cast<int>(item % num_chunks);
     const int t = entry_token[row];
-    const int col = chunk * kChunkCols + lane_id() * 16;
-    const bool active = col < hidden;
-    Bf16x16 v{make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
-    if (active) v = device::load_bf16x16(x + static_cast<std::int64_t>(t) * hidden + col);
+    const int base = chunk * kChunkCols;
+    const Bf16x16 v = device::load_chunk(x + static_cast<std::int64_t>(t) * hidden, base, hidden);
     std::uint8_t* m = send_buf + row * msg.bytes();
+    float* scales = reinterpret_cast<float*>(m + msg.scale_offset());
     if (fp8) {
-      float scale = 0.0f;
-      const uint4 q = device::quantize_fp8(v, &scale);
-      if (active) {
-        device::store_v4(m + msg.data_offset() + col, q);
-        if ((lane_id() & 7) == 0)
-          *reinterpret_cast<float*>(m + msg.scale_offset() + col / kScaleBlock * 4) = scale;
-      }
-    } else if (active) {
-      device::store_v4(m + msg.data_offset() + 2 * col, v.lo);
-      device::store_v4(m + msg.data_offset() + 2 * col + 16, v.hi);
+      device::store_payload<true>(m + msg.data_offset(), scales, base, hidden, v,
+                                  device::quantize_fp8(v));
+    } else {
+      device::store_payload<false>(m + msg.data_offset(), scales, base, hidden, v, {});
     }
     if (chunk == 0 && lane_id() == 0)
       device::store_v4(m, make_uint4(static_cast<unsigned>(t), static_cast<unsigned>(entry_k[row]),
@@ -73,23 +66,20 @@ __global__ void reduce_rows_kernel(int hidden, int num_tokens, int per_token,
   for (int item = static_cast<int>(blockIdx.x * (blockDim.x >> 5)) + warp_id(); item < num_items;
        item += num_warps) {
     const int t = item / num_chunks;
-    const int col = (item % num_chunks) * kChunkCols + lane_id() * 16;
-    if (col >= hidden) continue;
+    const int base = (item % num_chunks) * kChunkCols;
     float acc[16] = {};
     for (int j = 0; j < per_token; ++j) {
       const int row = row_idx[t * per_token + j];
       if (row < 0) continue;
       const float w = weights != nullptr ? weights[t * per_token + j] : 1.0f;
       float f[16];
-      device::unpack(device::load_bf16x16(rows + static_cast<std::int64_t>(row) * hidden + col),
-                     f);
+      device::unpack(
+          device::load_chunk(rows + static_cast<std::int64_t>(row) * hidden, base, hidden), f);
 #pragma unroll
       for (int i = 0; i < 16; ++i) acc[i] += w * f[i];
     }
-    const Bf16x16 o = device::pack_bf16(acc);
-    std::uint16_t* dst = out + static_cast<std::int64_t>(t) * hidden + col;
-    reinterpret_cast<uint4*>(dst)[0] = o.lo;
-    reinterpret_cast<uint4*>(dst)[1] = o.hi;
+    device::store_chunk(out + static_cast<std::int64_t>(t) * hidden, base, hidden,
+                        device::pack_bf16(acc));
   }
 }
 
@@ -124,6 +114,15 @@ cudaError_t launch_reduce_rows(int hidden, int num_tokens, int per_token,
   reduce_rows_kernel<<<132, 512, 0, stream>>>(hidden, num_tokens, per_token, row_idx, weights,
                                               rows, out);
   return cudaGetLastError();
+}
+
+
+cudaError_t load_row_kernels() {
+  cudaFuncAttributes attr;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, pack_rows_kernel); err != cudaSuccess) return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, fill_row_outputs_kernel); err != cudaSuccess) return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, reduce_rows_kernel); err != cudaSuccess) return err;
+  return cudaSuccess;
 }
 
 }  // namespace epscope::gpu
