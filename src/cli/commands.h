@@ -7,6 +7,8 @@ namespace epscope::cli {
 
 /// Registers `epscope estimate`. Returns the subcommand.
 CLI::App* register_estimate(CLI::App& app);
+/// Registers `epscope simulate`. Returns the subcommand.
+CLI::App* register_simulate(CLI::App& app);
 /// Registers `epscope bench` (src/cli/bench.cpp).
 CLI::App* register_bench(CLI::App& app);
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "epscope/error.h"
+#include "epscope/json.h"
 #include "epscope/lists.h"
 
 namespace epscope {
@@ -217,14 +218,7 @@ void apply_scenario_file(const std::string& path, Scenario& s) {
 
 std::vector<std::vector<int>> read_expert_map(const std::string& path, int num_experts,
                                               int num_ranks) {
-  std::ifstream in(path);
-  if (!in) throw InputError("expert-map", path, "the file cannot be opened");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw InputError("expert-map", path, fmt::format("malformed JSON: {}", e.what()));
-  }
+  const nlohmann::json j = read_json_file(path, "expert-map");
   std::vector<std::vector<int>> replicas(static_cast<std::size_t>(num_experts));
   auto check_int = [&](const nlohmann::json& v, int lo, int hi, const std::string& what) {
     if (!v.is_number_integer() || v.get<long long>() < lo || v.get<long long>() > hi) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "epscope/error.h"
+#include "epscope/json.h"
 
 namespace epscope {
 namespace {
@@ -36,12 +37,7 @@ void check_expert(const std::string& path, long long e, int num_experts, const s
 }
 
 std::vector<RankTopk> from_json(const std::string& path, int topk, int num_experts) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_all(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw InputError(kField, path, fmt::format("malformed JSON: {}", e.what()));
-  }
+  nlohmann::json j = read_json_file(path, kField);
   if (j.is_object()) {
     if (!j.contains("topk_idx"))
       throw InputError(kField, path, "a JSON object needs a 'topk_idx' array");
