@@ -19,7 +19,11 @@ std::unique_ptr<Backend> make_nccl_backend(const Scenario&, const BenchOptions&,
                                            const std::vector<int>&, const std::vector<char>&) {
   no_cuda("nccl");
 }
-std::vector<char> make_nccl_unique_id() { no_cuda("nccl"); }
-int cuda_device_count() { return 0; }
+std::vector<char> make_nccl_unique_id() {
+  no_cuda("nccl");
+}
+int cuda_device_count() {
+  return 0;
+}
 
 }  // namespace epscope::bench

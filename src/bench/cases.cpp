@@ -43,7 +43,8 @@ std::vector<BenchCase> parse_case_file(const std::string& text, int num_ranks,
     BenchCase c;
     c.name = name;
     c.tokens_per_rank = expand_token_list(tokens, num_ranks, where + " tokens");
-    if (!offsets.empty()) c.start_offset_us = expand_real_list(offsets, num_ranks, where + " offsets");
+    if (!offsets.empty())
+      c.start_offset_us = expand_real_list(offsets, num_ranks, where + " offsets");
     cases.push_back(std::move(c));
   }
   if (cases.empty()) throw InputError("--cases", path, "the file holds no case");

@@ -30,9 +30,9 @@ float fp8_e4m3_to_float(std::uint8_t bits) {
   const int exponent = (bits >> 3) & 0xf;
   const int mantissa = bits & 0x7;
   if (exponent == 0xf && mantissa == 0x7) return std::nanf("");
-  const float magnitude = exponent == 0
-                              ? std::ldexp(static_cast<float>(mantissa) / 8.0f, -6)
-                              : std::ldexp(1.0f + static_cast<float>(mantissa) / 8.0f, exponent - 7);
+  const float magnitude =
+      exponent == 0 ? std::ldexp(static_cast<float>(mantissa) / 8.0f, -6)
+                    : std::ldexp(1.0f + static_cast<float>(mantissa) / 8.0f, exponent - 7);
   return sign ? -magnitude : magnitude;
 }
 
@@ -95,7 +95,9 @@ bool payload_matches(const std::uint8_t* data, const std::uint8_t* scales, int s
   return true;
 }
 
-int experts_per_rank(const Scenario& s) { return s.moe.num_experts / s.num_ranks(); }
+int experts_per_rank(const Scenario& s) {
+  return s.moe.num_experts / s.num_ranks();
+}
 
 }  // namespace
 
@@ -160,9 +162,8 @@ CheckResult check_ll_rows(const Scenario& scenario, const std::vector<RankTopk>&
   return result;
 }
 
-CheckResult check_ht_records(const Scenario& scenario, const std::vector<RankTopk>& topk,
-                             int rank, int src, bool fp8, const std::uint8_t* records,
-                             std::int64_t count) {
+CheckResult check_ht_records(const Scenario& scenario, const std::vector<RankTopk>& topk, int rank,
+                             int src, bool fp8, const std::uint8_t* records, std::int64_t count) {
   CheckResult result;
   const int k_max = scenario.moe.topk;
   const int epr = experts_per_rank(scenario);
@@ -241,8 +242,8 @@ CheckResult check_combined(const Scenario& scenario, const std::vector<RankTopk>
     for (int c = 0; c < hidden; ++c) {
       float want = 0;
       for (std::size_t i = 0; i < tags.size(); ++i)
-        want += weights[i] * bf16_to_float(float_to_bf16(
-                                 gpu::expert_output_value(rank, t, tags[i], c)));
+        want += weights[i] *
+                bf16_to_float(float_to_bf16(gpu::expert_output_value(rank, t, tags[i], c)));
       const float got = bf16_to_float(out[static_cast<std::size_t>(t) * hidden + c]);
       if (!(std::fabs(got - want) <= 0.008f * std::fabs(want) + 1e-3f)) {
         result.fail(fmt::format("rank {} combined token {} column {}: got {} want {}", rank, t, c,

@@ -25,8 +25,8 @@ struct CheckResult {
 /// One received LL message (src/gpu/layout.h LlMessage) as the receiver sees it.
 struct ReceivedRow {
   const std::uint8_t* bytes = nullptr;
-  int src = 0;           // the rank the receiver believes sent it (from the buffer region)
-  int expert = -1;       // the expert whose queue it sits in; -1 = trust the header
+  int src = 0;      // the rank the receiver believes sent it (from the buffer region)
+  int expert = -1;  // the expert whose queue it sits in; -1 = trust the header
 };
 
 /// Checks the LL messages `rank` received. `per_rank_rows`: one row per (token, destination
@@ -37,9 +37,8 @@ CheckResult check_ll_rows(const Scenario& scenario, const std::vector<RankTopk>&
                           bool fp8, bool per_rank_rows, const std::vector<ReceivedRow>& rows);
 
 /// Checks the HT records `rank` received from `src` (records[i] = slot i, count of them).
-CheckResult check_ht_records(const Scenario& scenario, const std::vector<RankTopk>& topk,
-                             int rank, int src, bool fp8, const std::uint8_t* records,
-                             std::int64_t count);
+CheckResult check_ht_records(const Scenario& scenario, const std::vector<RankTopk>& topk, int rank,
+                             int src, bool fp8, const std::uint8_t* records, std::int64_t count);
 
 /// Checks `rank`'s combined BF16 output [tokens, hidden]. `weighted` (LL, per-expert rows):
 /// sum_k w(t, k) * expert_output_value(rank, t, expert_k, col); else (HT, per-rank rows):

@@ -7,10 +7,10 @@
 
 #include "epscope/error.h"
 
-#define EPSCOPE_CUDA_CHECK(call)                                                         \
-  do {                                                                                    \
-    const cudaError_t epscope_err_ = (call);                                              \
-    if (epscope_err_ != cudaSuccess)                                                      \
+#define EPSCOPE_CUDA_CHECK(call)                                                           \
+  do {                                                                                     \
+    const cudaError_t epscope_err_ = (call);                                               \
+    if (epscope_err_ != cudaSuccess)                                                       \
       throw ::epscope::Error(std::string(#call) + ": " + cudaGetErrorString(epscope_err_), \
-                             __FILE__, __LINE__);                                         \
+                             __FILE__, __LINE__);                                          \
   } while (0)

@@ -13,5 +13,4 @@ struct DeviceFacts {
 
 DeviceFacts device_facts(int device);
 
-
 }  // namespace epscope::bench

@@ -15,8 +15,8 @@ Scenario case_scenario(const Scenario& base, const BenchCase& bench_case) {
 
 namespace {
 
-void append(std::vector<double>& totals, std::vector<double>& waits,
-            std::vector<double>& transfers, const OpTiming& t) {
+void append(std::vector<double>& totals, std::vector<double>& waits, std::vector<double>& transfers,
+            const OpTiming& t) {
   totals.push_back(t.total_us);
   if (t.wait_us >= 0) waits.push_back(t.wait_us);
   if (t.transfer_us >= 0) transfers.push_back(t.transfer_us);

@@ -32,7 +32,8 @@ std::vector<LinkProbe> run_probes(Backend& backend, const BenchOptions& options)
   if (!options.link_probe) return probes;
   const int own = backend.info().dispatch_sms;
   for (int blocks : {own, backend.info().device_sms})
-    for (bool pull : {false, true}) probes.push_back(backend.probe_link(blocks, pull));
+    for (bool pull : {false, true})
+      probes.push_back(backend.probe_link(blocks, pull));
   return probes;
 }
 
@@ -46,7 +47,8 @@ std::unique_ptr<Backend> make_backend(const Scenario& base, const BenchOptions& 
 RunOutput run_one_process(const Scenario& base, const std::vector<BenchCase>& cases,
                           const BenchOptions& options) {
   std::vector<int> ranks;
-  for (int r = 0; r < base.num_ranks(); ++r) ranks.push_back(r);
+  for (int r = 0; r < base.num_ranks(); ++r)
+    ranks.push_back(r);
   auto backend = make_backend(base, options, ranks, nullptr, {});
   RunOutput out;
   out.info = backend->info();
@@ -86,8 +88,7 @@ class ForkExchange final : public PeerExchange {
       const std::chrono::duration<double, std::milli> waited =
           std::chrono::steady_clock::now() - start;
       if (waited.count() > timeout_ms_ + 30000)  // setup includes CUDA init and allocation
-        throw Error("timed out waiting for the other GPU processes at setup", __FILE__,
-                    __LINE__);
+        throw Error("timed out waiting for the other GPU processes at setup", __FILE__, __LINE__);
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }
@@ -107,21 +108,27 @@ nlohmann::json run_forked_rank(const Scenario& base, const std::vector<BenchCase
   const std::vector<CaseSamples> samples = run_cases(*backend, base, cases, options);
   nlohmann::json j;
   const RunInfo info = backend->info();
-  j["info"] = {{"system", info.system},        {"backend", info.backend},
-               {"launch", info.launch},        {"gpu", info.gpu},
-               {"device_name", info.device_name}, {"dispatch_sms", info.dispatch_sms},
-               {"combine_sms", info.combine_sms}, {"device_sms", info.device_sms},
+  j["info"] = {{"system", info.system},
+               {"backend", info.backend},
+               {"launch", info.launch},
+               {"gpu", info.gpu},
+               {"device_name", info.device_name},
+               {"dispatch_sms", info.dispatch_sms},
+               {"combine_sms", info.combine_sms},
+               {"device_sms", info.device_sms},
                {"nccl_version", info.nccl_version}};
-  for (const auto& s : samples) j["cases"].push_back(to_json(s));
-  for (const auto& p : probes) j["probes"].push_back(to_json(p));
+  for (const auto& s : samples)
+    j["cases"].push_back(to_json(s));
+  for (const auto& p : probes)
+    j["probes"].push_back(to_json(p));
   return j;
 }
 
 RunOutput run_per_gpu(const Scenario& base, const std::vector<BenchCase>& cases,
                       const BenchOptions& options) {
   const int num_ranks = base.num_ranks();
-  void* mem = mmap(nullptr, sizeof(SharedBlock), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  void* mem =
+      mmap(nullptr, sizeof(SharedBlock), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) throw Error("mmap of the shared setup block failed", __FILE__, __LINE__);
   auto* shared = new (mem) SharedBlock{};
   char dir_template[] = "/tmp/epscope-bench-XXXXXX";
@@ -173,9 +180,9 @@ RunOutput run_per_gpu(const Scenario& base, const std::vector<BenchCase>& cases,
     const nlohmann::json j = nlohmann::json::parse(file);
     const auto& info = j.at("info");
     if (rank == 0) {
-      out.info = {info.at("system"),       info.at("backend"),      info.at("launch"),
-                  info.at("gpu"),          info.at("device_name"),  info.at("dispatch_sms"),
-                  info.at("combine_sms"),  info.at("device_sms"),   info.at("nccl_version")};
+      out.info = {info.at("system"),      info.at("backend"),     info.at("launch"),
+                  info.at("gpu"),         info.at("device_name"), info.at("dispatch_sms"),
+                  info.at("combine_sms"), info.at("device_sms"),  info.at("nccl_version")};
     }
     std::vector<CaseSamples> part;
     for (const auto& c : j.value("cases", nlohmann::json::array()))
@@ -217,7 +224,8 @@ RunOutput run_mpi(const Scenario& base, const std::vector<BenchCase>& cases,
   auto backend = make_backend(base, options, {rank}, nullptr, id);
   const std::vector<CaseSamples> samples = run_cases(*backend, base, cases, options);
   nlohmann::json j = nlohmann::json::array();
-  for (const auto& s : samples) j.push_back(to_json(s));
+  for (const auto& s : samples)
+    j.push_back(to_json(s));
   const std::string mine = j.dump();
   int len = static_cast<int>(mine.size());
   std::vector<int> lens(static_cast<std::size_t>(size));
@@ -239,7 +247,8 @@ RunOutput run_mpi(const Scenario& base, const std::vector<BenchCase>& cases,
         all.substr(static_cast<std::size_t>(displs[static_cast<std::size_t>(i)]),
                    static_cast<std::size_t>(lens[static_cast<std::size_t>(i)])));
     std::vector<CaseSamples> part;
-    for (const auto& c : part_json) part.push_back(case_samples_from_json(c));
+    for (const auto& c : part_json)
+      part.push_back(case_samples_from_json(c));
     parts.push_back(std::move(part));
   }
   out.cases = merge_ranks(parts);

@@ -7,11 +7,11 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
-#include <fmt/format.h>
 #include <memory>
 #include <numeric>
 
@@ -22,11 +22,11 @@
 #include "gpu/layout.h"
 
 #define EPSCOPE_NCCL_CHECK(call)                                                           \
-  do {                                                                                      \
-    const ncclResult_t epscope_res_ = (call);                                               \
-    if (epscope_res_ != ncclSuccess)                                                        \
+  do {                                                                                     \
+    const ncclResult_t epscope_res_ = (call);                                              \
+    if (epscope_res_ != ncclSuccess)                                                       \
       throw ::epscope::Error(std::string(#call) + ": " + ncclGetErrorString(epscope_res_), \
-                             __FILE__, __LINE__);                                           \
+                             __FILE__, __LINE__);                                          \
   } while (0)
 
 namespace epscope::bench {
@@ -42,16 +42,16 @@ struct NcclRank {
   cudaStream_t stream = nullptr;
   cudaEvent_t begin = nullptr, end = nullptr;
   std::uint16_t* x = nullptr;
-  std::int32_t* entry = nullptr;         // [3][max rows]: token, k, expert of each send row
-  std::uint8_t* send_rows = nullptr;     // [max rows] messages, grouped by destination
-  std::uint8_t* recv_rows = nullptr;     // [R * max rows] messages, grouped by source
-  std::uint16_t* expert_rows = nullptr;  // one BF16 row per received row
+  std::int32_t* entry = nullptr;           // [3][max rows]: token, k, expert of each send row
+  std::uint8_t* send_rows = nullptr;       // [max rows] messages, grouped by destination
+  std::uint8_t* recv_rows = nullptr;       // [R * max rows] messages, grouped by source
+  std::uint16_t* expert_rows = nullptr;    // one BF16 row per received row
   std::uint16_t* combined_rows = nullptr;  // one BF16 row per sent row, back home
-  std::int32_t* row_idx = nullptr;       // [T, per_token] -> combined row, -1
-  float* weights = nullptr;              // [T, K] top-k weights (per-expert rows)
+  std::int32_t* row_idx = nullptr;         // [T, per_token] -> combined row, -1
+  float* weights = nullptr;                // [T, K] top-k weights (per-expert rows)
   std::uint16_t* out = nullptr;
-  std::int64_t* send_counts = nullptr;   // device [R] rows to each peer
-  std::int64_t* recv_counts = nullptr;   // device [R]
+  std::int64_t* send_counts = nullptr;       // device [R] rows to each peer
+  std::int64_t* recv_counts = nullptr;       // device [R]
   std::int64_t* host_recv_counts = nullptr;  // pinned [R]
   float* align_word = nullptr;
   std::vector<std::int64_t> send_n, send_off;  // rows per destination, offsets
@@ -78,15 +78,17 @@ class NcclBackend final : public Backend {
     info_.gpu = facts.short_name;
     info_.device_name = facts.name;
     info_.device_sms = facts.num_sms;
-    info_.nccl_version = fmt::format("{}.{}.{}", version / 10000, version / 100 % 100,
-                                     version % 100);
+    info_.nccl_version =
+        fmt::format("{}.{}.{}", version / 10000, version / 100 % 100, version % 100);
     const std::int64_t per_token = per_rank_ ? num_ranks_ : base.moe.topk;
     max_rows_ = std::int64_t{base.moe.max_tokens_per_rank} * per_token;
-    for (int r : local_ranks) ranks_.push_back(allocate(r));
+    for (int r : local_ranks)
+      ranks_.push_back(allocate(r));
     std::vector<ncclComm_t> comms(ranks_.size());
     if (unique_id.empty()) {
       std::vector<int> devices;
-      for (auto& r : ranks_) devices.push_back(r.device);
+      for (auto& r : ranks_)
+        devices.push_back(r.device);
       EPSCOPE_NCCL_CHECK(
           ncclCommInitAll(comms.data(), static_cast<int>(devices.size()), devices.data()));
     } else {
@@ -96,7 +98,8 @@ class NcclBackend final : public Backend {
       EPSCOPE_CUDA_CHECK(cudaSetDevice(ranks_[0].device));
       EPSCOPE_NCCL_CHECK(ncclCommInitRank(&comms[0], num_ranks_, id, ranks_[0].rank));
     }
-    for (std::size_t i = 0; i < ranks_.size(); ++i) ranks_[i].comm = comms[i];
+    for (std::size_t i = 0; i < ranks_.size(); ++i)
+      ranks_[i].comm = comms[i];
   }
 
   ~NcclBackend() override {
@@ -120,7 +123,8 @@ class NcclBackend final : public Backend {
 
   std::vector<int> local_ranks() const override {
     std::vector<int> out;
-    for (const auto& r : ranks_) out.push_back(r.rank);
+    for (const auto& r : ranks_)
+      out.push_back(r.rank);
     return out;
   }
   RunInfo info() const override { return info_; }
@@ -169,19 +173,19 @@ class NcclBackend final : public Backend {
       entries.resize(static_cast<std::size_t>(3 * max_rows_));
       std::copy(entry_k.begin(), entry_k.end(), entries.begin() + max_rows_);
       std::copy(entry_expert.begin(), entry_expert.end(), entries.begin() + 2 * max_rows_);
-      EPSCOPE_CUDA_CHECK(cudaMemcpy(r.entry, entries.data(), entries.size() * 4,
-                                    cudaMemcpyHostToDevice));
+      EPSCOPE_CUDA_CHECK(
+          cudaMemcpy(r.entry, entries.data(), entries.size() * 4, cudaMemcpyHostToDevice));
       if (!row_idx.empty())
-        EPSCOPE_CUDA_CHECK(cudaMemcpy(r.row_idx, row_idx.data(), row_idx.size() * 4,
-                                      cudaMemcpyHostToDevice));
+        EPSCOPE_CUDA_CHECK(
+            cudaMemcpy(r.row_idx, row_idx.data(), row_idx.size() * 4, cudaMemcpyHostToDevice));
       std::vector<float> weights(tk.expert_idx.size());
       for (std::size_t i = 0; i < weights.size(); ++i)
         weights[i] = gpu::topk_weight(static_cast<int>(i) / k_max, static_cast<int>(i) % k_max);
       if (!weights.empty())
-        EPSCOPE_CUDA_CHECK(cudaMemcpy(r.weights, weights.data(), weights.size() * 4,
-                                      cudaMemcpyHostToDevice));
-      EPSCOPE_CUDA_CHECK(cudaMemcpy(r.send_counts, r.send_n.data(), r.send_n.size() * 8,
-                                    cudaMemcpyHostToDevice));
+        EPSCOPE_CUDA_CHECK(
+            cudaMemcpy(r.weights, weights.data(), weights.size() * 4, cudaMemcpyHostToDevice));
+      EPSCOPE_CUDA_CHECK(
+          cudaMemcpy(r.send_counts, r.send_n.data(), r.send_n.size() * 8, cudaMemcpyHostToDevice));
       EPSCOPE_CUDA_CHECK(
           gpu::launch_fill_input(r.rank, r.num_tokens, scenario.moe.hidden, r.x, r.stream));
       EPSCOPE_CUDA_CHECK(gpu::launch_pack_rows(r.rank, scenario.moe.hidden, fp8_, num_rows, r.x,
@@ -207,8 +211,7 @@ class NcclBackend final : public Backend {
           start_offset_us.empty() ? 0.0 : start_offset_us[static_cast<std::size_t>(r.rank)];
       if (offset_us <= 0) continue;
       EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
-      EPSCOPE_CUDA_CHECK(
-          gpu::launch_sleep(static_cast<std::int64_t>(offset_us * 1e3), r.stream));
+      EPSCOPE_CUDA_CHECK(gpu::launch_sleep(static_cast<std::int64_t>(offset_us * 1e3), r.stream));
     }
   }
 
@@ -256,8 +259,8 @@ class NcclBackend final : public Backend {
       std::vector<ReceivedRow> rows;
       for (int p = 0; p < num_ranks_; ++p)
         for (std::int64_t i = 0; i < r.host_recv_counts[p]; ++i)
-          rows.push_back({host.data() + (r.recv_off[static_cast<std::size_t>(p)] + i) * msg_bytes_,
-                          p, -1});
+          rows.push_back(
+              {host.data() + (r.recv_off[static_cast<std::size_t>(p)] + i) * msg_bytes_, p, -1});
       result.merge(check_ll_rows(scenario_, topk_, r.rank, fp8_, per_rank_, rows));
       std::vector<std::uint16_t> out(static_cast<std::size_t>(r.num_tokens) * base_.moe.hidden);
       if (!out.empty())
@@ -281,7 +284,9 @@ class NcclBackend final : public Backend {
     r.device = rank % num_devices;
     const std::int64_t hidden = base_.moe.hidden;
     const std::int64_t max_tokens = base_.moe.max_tokens_per_rank;
-    const auto sz = [](std::int64_t n) { return static_cast<std::size_t>(std::max<std::int64_t>(n, 16)); };
+    const auto sz = [](std::int64_t n) {
+      return static_cast<std::size_t>(std::max<std::int64_t>(n, 16));
+    };
     EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
     EPSCOPE_CUDA_CHECK(gpu::load_all_kernels());
     EPSCOPE_CUDA_CHECK(cudaStreamCreateWithFlags(&r.stream, cudaStreamNonBlocking));
@@ -382,8 +387,8 @@ class NcclBackend final : public Backend {
                                       ncclUint8, p, r.comm, r.stream));
         if (r.send_n[sp] > 0)
           EPSCOPE_NCCL_CHECK(ncclRecv(r.combined_rows + r.send_off[sp] * row_elems,
-                                      static_cast<std::size_t>(r.send_n[sp] * row_bytes),
-                                      ncclUint8, p, r.comm, r.stream));
+                                      static_cast<std::size_t>(r.send_n[sp] * row_bytes), ncclUint8,
+                                      p, r.comm, r.stream));
       }
     EPSCOPE_NCCL_CHECK(ncclGroupEnd());
     for (auto& r : ranks_) {

@@ -7,9 +7,9 @@
 //   receive buffer | expert outputs | link-probe area [R][probe bytes]
 #include <cuda_runtime.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstring>
-#include <fmt/format.h>
 #include <memory>
 
 #include "bench/backends.h"
@@ -25,7 +25,9 @@ constexpr std::int64_t kProbeBytesPerPeer = std::int64_t{64} << 20;
 constexpr int kHtDefaultSms = 32;
 constexpr int kMaxBlocks = 256;
 
-std::int64_t align256(std::int64_t bytes) { return (bytes + 255) / 256 * 256; }
+std::int64_t align256(std::int64_t bytes) {
+  return (bytes + 255) / 256 * 256;
+}
 
 /// Byte offsets inside the symmetric region.
 struct RegionLayout {
@@ -67,15 +69,15 @@ struct RankState {
   int device = 0;
   cudaStream_t stream = nullptr;
   cudaEvent_t begin = nullptr, end = nullptr;
-  void* region = nullptr;                 // local symmetric region
-  std::vector<void*> peer_region;         // by rank; [rank] == region
+  void* region = nullptr;          // local symmetric region
+  std::vector<void*> peer_region;  // by rank; [rank] == region
   bool ipc_opened = false;
   std::uint16_t* x = nullptr;
   std::int32_t* topk_idx = nullptr;
   float* topk_weights = nullptr;
-  std::int32_t* slots = nullptr;          // LL copy_slot [T, K] or HT token_slot [T, R]
+  std::int32_t* slots = nullptr;  // LL copy_slot [T, K] or HT token_slot [T, R]
   std::uint16_t* out = nullptr;
-  gpu::BlockStamps* stamps = nullptr;     // [2][kMaxBlocks]: dispatch, combine
+  gpu::BlockStamps* stamps = nullptr;  // [2][kMaxBlocks]: dispatch, combine
   int* error = nullptr;
   std::uint32_t* blocks_done = nullptr;
   gpu::BlockStamps* host_stamps = nullptr;  // pinned copy
@@ -94,7 +96,8 @@ class NvlinkBackend final : public Backend {
         layout_(base, ll_, fp8_, options.link_probe),
         num_ranks_(base.num_ranks()) {
     if (base.mode == KernelMode::kAllToAll)
-      throw InputError("--mode", "a2a", "the nvlink backend runs ll or ht; a2a is the nccl backend");
+      throw InputError("--mode", "a2a",
+                       "the nvlink backend runs ll or ht; a2a is the nccl backend");
     const DeviceFacts facts = device_facts(local_ranks.front());
     info_.system = options.system.empty() ? (ll_ ? "epscope-ll" : "epscope-ht") : options.system;
     info_.backend = "nvlink";
@@ -103,11 +106,12 @@ class NvlinkBackend final : public Backend {
     info_.device_name = facts.name;
     info_.device_sms = facts.num_sms;
     const int default_sms = ll_ ? facts.num_sms : std::min(kHtDefaultSms, facts.num_sms);
-    num_blocks_ = std::min({options.num_sms > 0 ? options.num_sms : default_sms, facts.num_sms,
-                            kMaxBlocks});
+    num_blocks_ =
+        std::min({options.num_sms > 0 ? options.num_sms : default_sms, facts.num_sms, kMaxBlocks});
     info_.dispatch_sms = info_.combine_sms = num_blocks_;
 
-    for (int r : local_ranks) ranks_.push_back(allocate(r));
+    for (int r : local_ranks)
+      ranks_.push_back(allocate(r));
     if (exchange == nullptr) {
       connect_peer_access();
     } else {
@@ -141,7 +145,8 @@ class NvlinkBackend final : public Backend {
 
   std::vector<int> local_ranks() const override {
     std::vector<int> out;
-    for (const auto& r : ranks_) out.push_back(r.rank);
+    for (const auto& r : ranks_)
+      out.push_back(r.rank);
     return out;
   }
   RunInfo info() const override { return info_; }
@@ -258,19 +263,18 @@ class NvlinkBackend final : public Backend {
         std::vector<std::int64_t> starts;
         std::vector<ReceivedRow> rows;
         for (int pair = 0; pair < num_counts; ++pair) {
-          const auto n = static_cast<std::int64_t>(counts[static_cast<std::size_t>(pair)] &
-                                                   0xffffffffu);
+          const auto n =
+              static_cast<std::int64_t>(counts[static_cast<std::size_t>(pair)] & 0xffffffffu);
           starts.push_back(static_cast<std::int64_t>(host.size()));
           host.resize(host.size() + static_cast<std::size_t>(n * msg_bytes));
           if (n > 0)
-            EPSCOPE_CUDA_CHECK(cudaMemcpy(host.data() + starts.back(),
-                                          recv + pair * max_tokens * msg_bytes,
-                                          static_cast<std::size_t>(n * msg_bytes),
-                                          cudaMemcpyDeviceToHost));
+            EPSCOPE_CUDA_CHECK(
+                cudaMemcpy(host.data() + starts.back(), recv + pair * max_tokens * msg_bytes,
+                           static_cast<std::size_t>(n * msg_bytes), cudaMemcpyDeviceToHost));
         }
         for (int pair = 0; pair < num_counts; ++pair) {
-          const auto n = static_cast<std::int64_t>(counts[static_cast<std::size_t>(pair)] &
-                                                   0xffffffffu);
+          const auto n =
+              static_cast<std::int64_t>(counts[static_cast<std::size_t>(pair)] & 0xffffffffu);
           for (std::int64_t i = 0; i < n; ++i)
             rows.push_back({host.data() + starts[static_cast<std::size_t>(pair)] + i * msg_bytes,
                             pair % num_ranks_, r.rank * epr + pair / num_ranks_});
@@ -290,8 +294,7 @@ class NvlinkBackend final : public Backend {
       }
       std::vector<std::uint16_t> out(static_cast<std::size_t>(r.num_tokens) * hidden);
       if (!out.empty())
-        EPSCOPE_CUDA_CHECK(
-            cudaMemcpy(out.data(), r.out, out.size() * 2, cudaMemcpyDeviceToHost));
+        EPSCOPE_CUDA_CHECK(cudaMemcpy(out.data(), r.out, out.size() * 2, cudaMemcpyDeviceToHost));
       result.merge(check_combined(scenario_, topk_, r.rank, ll_, out.data()));
       results.push_back(result);
     }
@@ -352,7 +355,9 @@ class NvlinkBackend final : public Backend {
     EPSCOPE_CUDA_CHECK(cudaEventCreate(&r.end));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.region, static_cast<std::size_t>(layout_.total)));
     EPSCOPE_CUDA_CHECK(cudaMemset(r.region, 0, static_cast<std::size_t>(layout_.recv)));
-    const auto bytes = [](std::int64_t n) { return static_cast<std::size_t>(std::max<std::int64_t>(n, 16)); };
+    const auto bytes = [](std::int64_t n) {
+      return static_cast<std::size_t>(std::max<std::int64_t>(n, 16));
+    };
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.x, bytes(max_tokens * hidden * 2)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.topk_idx, bytes(max_tokens * topk * 4)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.topk_weights, bytes(max_tokens * topk * 4)));
@@ -365,8 +370,7 @@ class NvlinkBackend final : public Backend {
     EPSCOPE_CUDA_CHECK(cudaMemset(r.error, 0, sizeof(int)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.blocks_done, sizeof(std::uint32_t)));
     EPSCOPE_CUDA_CHECK(cudaMemset(r.blocks_done, 0, sizeof(std::uint32_t)));
-    EPSCOPE_CUDA_CHECK(
-        cudaMallocHost(&r.host_stamps, 2 * kMaxBlocks * sizeof(gpu::BlockStamps)));
+    EPSCOPE_CUDA_CHECK(cudaMallocHost(&r.host_stamps, 2 * kMaxBlocks * sizeof(gpu::BlockStamps)));
     EPSCOPE_CUDA_CHECK(cudaMallocHost(&r.host_error, sizeof(int)));
     EPSCOPE_CUDA_CHECK(cudaDeviceSynchronize());
     r.peer_region.assign(static_cast<std::size_t>(num_ranks_), nullptr);
@@ -382,12 +386,11 @@ class NvlinkBackend final : public Backend {
         int can = 0;
         EPSCOPE_CUDA_CHECK(cudaDeviceCanAccessPeer(&can, r.device, p.device));
         if (!can)
-          throw Error(fmt::format("GPU {} cannot access GPU {} as a peer (no NVLink/P2P)",
-                                  r.device, p.device),
+          throw Error(fmt::format("GPU {} cannot access GPU {} as a peer (no NVLink/P2P)", r.device,
+                                  p.device),
                       __FILE__, __LINE__);
         const cudaError_t err = cudaDeviceEnablePeerAccess(p.device, 0);
-        if (err != cudaSuccess && err != cudaErrorPeerAccessAlreadyEnabled)
-          EPSCOPE_CUDA_CHECK(err);
+        if (err != cudaSuccess && err != cudaErrorPeerAccessAlreadyEnabled) EPSCOPE_CUDA_CHECK(err);
         (void)cudaGetLastError();
         r.peer_region[static_cast<std::size_t>(p.rank)] = p.region;
       }
@@ -422,8 +425,7 @@ class NvlinkBackend final : public Backend {
     return p;
   }
 
-  gpu::SyncArgs sync_args(const RankState& r, std::uint64_t epoch,
-                          gpu::BlockStamps* stamps) const {
+  gpu::SyncArgs sync_args(const RankState& r, std::uint64_t epoch, gpu::BlockStamps* stamps) const {
     gpu::SyncArgs s;
     s.num_ranks = num_ranks_;
     s.rank = r.rank;
@@ -522,8 +524,11 @@ class NvlinkBackend final : public Backend {
   void throw_on_timeout(const RankState& r, Op op) const {
     const int code = *r.host_error;
     if (code == 0) return;
-    static const char* kWhat[] = {"?", "the aligned-start barrier", "LL dispatch counts",
-                                  "LL combine ready flag", "HT dispatch counts",
+    static const char* kWhat[] = {"?",
+                                  "the aligned-start barrier",
+                                  "LL dispatch counts",
+                                  "LL combine ready flag",
+                                  "HT dispatch counts",
                                   "HT combine ready flag"};
     const int kind = code >> 16;
     const char* what = kind >= 1 && kind <= 5 ? kWhat[kind] : kWhat[0];

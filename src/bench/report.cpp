@@ -17,20 +17,25 @@
 namespace epscope::bench {
 namespace {
 
-double median(const std::vector<double>& v) { return percentiles(v).p50; }
+double median(const std::vector<double>& v) {
+  return percentiles(v).p50;
+}
 
 /// Relative error of a prediction, in percent; NaN when nothing was measured.
 double error_pct(double predicted, double measured) {
   return measured > 0 ? (predicted - measured) / measured * 100.0 : std::nan("");
 }
 
-std::vector<double> all_of(const CaseSamples& c, std::vector<double> RankSamples::* field) {
+std::vector<double> all_of(const CaseSamples& c, std::vector<double> RankSamples::*field) {
   std::vector<double> v;
-  for (const auto& r : c.ranks) v.insert(v.end(), (r.*field).begin(), (r.*field).end());
+  for (const auto& r : c.ranks)
+    v.insert(v.end(), (r.*field).begin(), (r.*field).end());
   return v;
 }
 
-std::string fmt_opt(double v) { return std::isnan(v) ? "-" : fmt::format("{:.1f}", v); }
+std::string fmt_opt(double v) {
+  return std::isnan(v) ? "-" : fmt::format("{:.1f}", v);
+}
 
 }  // namespace
 
@@ -104,23 +109,25 @@ ReportSummary report(const Scenario& base, const ModelParams& params, const RunI
                      const std::vector<CaseSamples>& cases, const std::vector<LinkProbe>& probes,
                      std::ostream& out) {
   ReportSummary summary;
-  out << fmt::format("# epscope bench: {} ({} backend, {}), {} x {} ({}), mode {}, hidden {}, "
-                     "top-{}, {} experts, {} dispatch, {} combine{}\n",
-                     info.system, info.backend, info.launch, base.num_ranks(), info.gpu,
-                     info.device_name, to_string(base.mode), base.moe.hidden, base.moe.topk,
-                     base.moe.num_experts, to_string(base.moe.dispatch_dtype),
-                     to_string(base.moe.combine_dtype),
-                     info.nccl_version.empty() ? "" : ", NCCL " + info.nccl_version);
+  out << fmt::format(
+      "# epscope bench: {} ({} backend, {}), {} x {} ({}), mode {}, hidden {}, "
+      "top-{}, {} experts, {} dispatch, {} combine{}\n",
+      info.system, info.backend, info.launch, base.num_ranks(), info.gpu, info.device_name,
+      to_string(base.mode), base.moe.hidden, base.moe.topk, base.moe.num_experts,
+      to_string(base.moe.dispatch_dtype), to_string(base.moe.combine_dtype),
+      info.nccl_version.empty() ? "" : ", NCCL " + info.nccl_version);
   if (info.dispatch_sms > 0)
     out << fmt::format("# SMs used: dispatch {}, combine {}\n", info.dispatch_sms,
                        info.combine_sms);
   for (const LinkProbe& p : probes) {
     std::string per_rank;
-    for (double g : p.egress_gbps) per_rank += fmt::format(" {:.0f}", g);
-    out << fmt::format("# link limit ({} {} blocks, every GPU {} every other): per-GPU egress "
-                       "GB/s:{}\n",
-                       p.pull ? "loads," : "stores,", p.num_blocks,
-                       p.pull ? "loading from" : "storing to", per_rank);
+    for (double g : p.egress_gbps)
+      per_rank += fmt::format(" {:.0f}", g);
+    out << fmt::format(
+        "# link limit ({} {} blocks, every GPU {} every other): per-GPU egress "
+        "GB/s:{}\n",
+        p.pull ? "loads," : "stores,", p.num_blocks, p.pull ? "loading from" : "storing to",
+        per_rank);
   }
 
   struct Row {
@@ -136,12 +143,12 @@ ReportSummary report(const Scenario& base, const ModelParams& params, const RunI
     Scenario sb = s;
     sb.back_to_back = true;
     const EstimateResult b2b = estimate(sb, traffic, params);
-    out << fmt::format("\n## case {}: tokens {}{}\n", c.bench_case.name,
-                       format_token_list(c.bench_case.tokens_per_rank),
-                       c.bench_case.start_offset_us.empty()
-                           ? ""
-                           : fmt::format(", start offsets {} us",
-                                         fmt::join(c.bench_case.start_offset_us, ",")));
+    out << fmt::format(
+        "\n## case {}: tokens {}{}\n", c.bench_case.name,
+        format_token_list(c.bench_case.tokens_per_rank),
+        c.bench_case.start_offset_us.empty()
+            ? ""
+            : fmt::format(", start offsets {} us", fmt::join(c.bench_case.start_offset_us, ",")));
     double alg_total = 0;
     std::int64_t case_wrong = 0;
     for (const RankSamples& r : c.ranks) {
@@ -183,8 +190,8 @@ ReportSummary report(const Scenario& base, const ModelParams& params, const RunI
     out << "  all ranks x iterations     min      p50      p90      p99      max   model(max "
            "rank)\n";
     const auto line = [&](const char* name, const Percentiles& p, double model) {
-      out << fmt::format("  {:<22} {:8.2f} {:8.2f} {:8.2f} {:8.2f} {:8.2f} {:9.2f}\n", name,
-                         p.min, p.p50, p.p90, p.p99, p.max, model);
+      out << fmt::format("  {:<22} {:8.2f} {:8.2f} {:8.2f} {:8.2f} {:8.2f} {:9.2f}\n", name, p.min,
+                         p.p50, p.p90, p.p99, p.max, model);
     };
     const Percentiles d = percentiles(all_of(c, &RankSamples::dispatch_us));
     const Percentiles cb = percentiles(all_of(c, &RankSamples::combine_us));
@@ -206,11 +213,11 @@ ReportSummary report(const Scenario& base, const ModelParams& params, const RunI
                      "(B)", "(us)", "(us)", "(us)", "(GB/s)", "(GB/s)", "(us)", "(%)", "");
   for (const Row& r : rows) {
     const double algbw = r.b2b_us > 0 ? r.alg_bytes / (r.b2b_us * 1e3) : 0;
-    out << fmt::format(" {:>22} {:>14.0f} {:>11.2f} {:>11.2f} {:>11.2f} {:>9.2f} {:>9.2f} "
-                       "{:>11.2f} {:>+7.1f} {:>7}\n",
-                       r.label, r.alg_bytes, r.dispatch_us, r.combine_us, r.b2b_us, algbw,
-                       algbw * (n - 1) / n, r.model_b2b_us, error_pct(r.model_b2b_us, r.b2b_us),
-                       r.wrong);
+    out << fmt::format(
+        " {:>22} {:>14.0f} {:>11.2f} {:>11.2f} {:>11.2f} {:>9.2f} {:>9.2f} "
+        "{:>11.2f} {:>+7.1f} {:>7}\n",
+        r.label, r.alg_bytes, r.dispatch_us, r.combine_us, r.b2b_us, algbw, algbw * (n - 1) / n,
+        r.model_b2b_us, error_pct(r.model_b2b_us, r.b2b_us), r.wrong);
   }
   return summary;
 }
@@ -218,7 +225,8 @@ ReportSummary report(const Scenario& base, const ModelParams& params, const RunI
 void write_records(const std::string& path, const std::vector<nlohmann::json>& records) {
   std::ofstream file(path);
   if (!file) throw Error("cannot write " + path, __FILE__, __LINE__);
-  for (const auto& r : records) file << r.dump() << '\n';
+  for (const auto& r : records)
+    file << r.dump() << '\n';
   if (!file) throw Error("write failed: " + path, __FILE__, __LINE__);
 }
 

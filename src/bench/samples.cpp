@@ -63,7 +63,8 @@ RankSamples rank_from_json(const nlohmann::json& j) {
 
 nlohmann::json to_json(const CaseSamples& samples) {
   nlohmann::json ranks = nlohmann::json::array();
-  for (const auto& r : samples.ranks) ranks.push_back(rank_to_json(r));
+  for (const auto& r : samples.ranks)
+    ranks.push_back(rank_to_json(r));
   return {{"name", samples.bench_case.name},
           {"tokens_per_rank", samples.bench_case.tokens_per_rank},
           {"start_offset_us", samples.bench_case.start_offset_us},
@@ -75,7 +76,8 @@ CaseSamples case_samples_from_json(const nlohmann::json& j) {
   s.bench_case.name = j.at("name").get<std::string>();
   j.at("tokens_per_rank").get_to(s.bench_case.tokens_per_rank);
   j.at("start_offset_us").get_to(s.bench_case.start_offset_us);
-  for (const auto& r : j.at("ranks")) s.ranks.push_back(rank_from_json(r));
+  for (const auto& r : j.at("ranks"))
+    s.ranks.push_back(rank_from_json(r));
   return s;
 }
 

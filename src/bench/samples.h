@@ -37,7 +37,7 @@ struct RankSamples {
   std::vector<double> combine_wait_us, combine_transfer_us;
   std::int64_t checked = 0;  // received rows + combined rows verified (0 = --check off)
   std::int64_t wrong = 0;
-  std::string first_error;   // the first mismatch, for the message
+  std::string first_error;  // the first mismatch, for the message
 };
 
 struct CaseSamples {
@@ -74,11 +74,11 @@ struct BenchOptions {
   int iters = 20;
   double timeout_ms = 5000;
   bool check = false;
-  int num_sms = 0;           // 0: LL uses every SM, HT uses 24
-  double sleep_us = 50;      // GPU sleep of the aligned start
+  int num_sms = 0;       // 0: LL uses every SM, HT uses 24
+  double sleep_us = 50;  // GPU sleep of the aligned start
   bool link_probe = false;
   std::string json_path;
-  std::string system;        // overrides RunInfo::system in records
+  std::string system;  // overrides RunInfo::system in records
   /// Validates ranges; throws InputError naming the flag.
   void validate() const;
 };

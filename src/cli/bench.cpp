@@ -99,14 +99,14 @@ CLI::App* register_bench(CLI::App& app) {
       ->group(g);
   cmd->add_option("--json", b.json_path, "Write measurement records (JSON Lines) to this path")
       ->group(g);
-  cmd->add_option("--system", b.system, "System name in the records (default epscope-ll/-ht, "
-                                        "nccl-a2a)")
+  cmd->add_option("--system", b.system,
+                  "System name in the records (default epscope-ll/-ht, "
+                  "nccl-a2a)")
       ->group(g);
   cmd->add_option("-b,--sweep-begin", opts->sweep_begin,
                   "Sweep: first balanced tokens per rank (nccl-tests -b)")
       ->group(g);
-  cmd->add_option("-e,--sweep-end", opts->sweep_end, "Sweep: last tokens per rank (-e)")
-      ->group(g);
+  cmd->add_option("-e,--sweep-end", opts->sweep_end, "Sweep: last tokens per rank (-e)")->group(g);
   cmd->add_option("-f,--sweep-factor", opts->sweep_factor, "Sweep: multiply by this (-f)")
       ->group(g);
   cmd->add_option("--cases", opts->cases_path,

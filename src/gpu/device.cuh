@@ -49,7 +49,8 @@ __device__ __forceinline__ std::int64_t wait_flag(const std::uint64_t* flag, std
 }
 
 __device__ __forceinline__ void sleep_until(std::uint64_t until_ns) {
-  while (now_ns() < until_ns) __nanosleep(500);
+  while (now_ns() < until_ns)
+    __nanosleep(500);
 }
 
 __device__ __forceinline__ void record_stamp(BlockStamps* stamps, int field, std::uint64_t t) {
@@ -134,7 +135,8 @@ __device__ __forceinline__ uint2 to_fp8x8(const float* f, float inv) {
 __device__ __forceinline__ float block_amax(const float* f) {
   float amax = 0.0f;
 #pragma unroll
-  for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(f[i]));
+  for (int i = 0; i < 8; ++i)
+    amax = fmaxf(amax, fabsf(f[i]));
 #pragma unroll
   for (int offset = 1; offset < 16; offset <<= 1)
     amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
@@ -222,8 +224,12 @@ __device__ __forceinline__ void store_payload(std::uint8_t* data, float* scales,
   }
 }
 
-__device__ __forceinline__ int lane_id() { return static_cast<int>(threadIdx.x & 31u); }
-__device__ __forceinline__ int warp_id() { return static_cast<int>(threadIdx.x >> 5); }
+__device__ __forceinline__ int lane_id() {
+  return static_cast<int>(threadIdx.x & 31u);
+}
+__device__ __forceinline__ int warp_id() {
+  return static_cast<int>(threadIdx.x >> 5);
+}
 
 /// Tokens per block when `num_tokens` are split over `num_blocks` contiguous ranges.
 __host__ __device__ __forceinline__ int tokens_per_block(int num_tokens, int num_blocks) {
@@ -239,12 +245,11 @@ __device__ __forceinline__ void exchange_ready(const SyncArgs& sync,
     if (threadIdx.x == 0) __threadfence_system();
     __syncthreads();
     if (static_cast<int>(threadIdx.x) < sync.num_ranks)
-      store_release_sys(&ready_flags[threadIdx.x][sync.rank],
-                                make_flag(sync.epoch, 1));
+      store_release_sys(&ready_flags[threadIdx.x][sync.rank], make_flag(sync.epoch, 1));
   }
   if (static_cast<int>(threadIdx.x) < sync.num_ranks)
-    wait_flag(&ready_flags[sync.rank][threadIdx.x], sync.epoch, deadline, sync.error,
-                      kind, static_cast<int>(threadIdx.x));
+    wait_flag(&ready_flags[sync.rank][threadIdx.x], sync.epoch, deadline, sync.error, kind,
+              static_cast<int>(threadIdx.x));
   __syncthreads();
 }
 

@@ -171,7 +171,8 @@ __global__ void __launch_bounds__(kHtCombineThreads) ht_combine_kernel(HtCombine
       float f[16];
       device::unpack(rows[d], f);
 #pragma unroll
-      for (int i = 0; i < 16; ++i) acc[i] += f[i];
+      for (int i = 0; i < 16; ++i)
+        acc[i] += f[i];
     }
     device::store_chunk(a.out + static_cast<std::int64_t>(t) * a.hidden, base, a.hidden,
                         device::pack_bf16(acc));
@@ -223,8 +224,8 @@ cudaError_t launch_ht_combine(const HtCombineArgs& args, int num_blocks, cudaStr
   return cudaGetLastError();
 }
 
-cudaError_t launch_ht_fill_expert_out(int num_ranks, int rank, int hidden, int topk,
-                                      int max_tokens, bool fp8, const std::uint8_t* recv,
+cudaError_t launch_ht_fill_expert_out(int num_ranks, int rank, int hidden, int topk, int max_tokens,
+                                      bool fp8, const std::uint8_t* recv,
                                       const std::uint64_t* recv_flags, std::uint16_t* expert_out,
                                       cudaStream_t stream) {
   ht_fill_expert_out_kernel<<<dim3(128, static_cast<unsigned>(num_ranks)), 256, 0, stream>>>(
@@ -232,13 +233,19 @@ cudaError_t launch_ht_fill_expert_out(int num_ranks, int rank, int hidden, int t
   return cudaGetLastError();
 }
 
-
 cudaError_t load_ht_kernels() {
   cudaFuncAttributes attr;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_dispatch_kernel<true>); err != cudaSuccess) return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_dispatch_kernel<false>); err != cudaSuccess) return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_combine_kernel); err != cudaSuccess) return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_fill_expert_out_kernel); err != cudaSuccess) return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_dispatch_kernel<true>);
+      err != cudaSuccess)
+    return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_dispatch_kernel<false>);
+      err != cudaSuccess)
+    return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_combine_kernel); err != cudaSuccess)
+    return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_fill_expert_out_kernel);
+      err != cudaSuccess)
+    return err;
   return cudaSuccess;
 }
 

@@ -42,8 +42,8 @@ struct SyncArgs {
   int rank = 0;
   std::uint64_t epoch = 0;
   std::int64_t timeout_ns = 0;
-  int* error = nullptr;              // local, 0 = fine
-  BlockStamps* stamps = nullptr;     // local [num_blocks], may be null
+  int* error = nullptr;                  // local, 0 = fine
+  BlockStamps* stamps = nullptr;         // local [num_blocks], may be null
   std::uint32_t* blocks_done = nullptr;  // local scratch counter, zero between launches
 };
 
@@ -59,8 +59,7 @@ struct PerRank {
 /// `flags[r][rank]` of every rank r and waits for all of its own), then sleeps `delay_ns` (the
 /// rank's start offset). One block.
 cudaError_t launch_aligned_start(const SyncArgs& sync, PerRank<std::uint64_t> flags,
-                                 std::int64_t sleep_ns, std::int64_t delay_ns,
-                                 cudaStream_t stream);
+                                 std::int64_t sleep_ns, std::int64_t delay_ns, cudaStream_t stream);
 
 /// A GPU sleep of `sleep_ns` (the NCCL backend's aligned start puts an all-reduce after it).
 cudaError_t launch_sleep(std::int64_t sleep_ns, cudaStream_t stream);
@@ -79,11 +78,11 @@ struct LlDispatchArgs {
   int max_tokens = 0;
   bool fp8 = true;
   int num_tokens = 0;
-  const std::uint16_t* x = nullptr;      // bf16 [num_tokens, hidden]
+  const std::uint16_t* x = nullptr;        // bf16 [num_tokens, hidden]
   const std::int32_t* topk_idx = nullptr;  // [num_tokens, topk], -1 = none
   std::uint8_t* recv[kMaxPeers] = {};
   std::uint64_t* recv_flags[kMaxPeers] = {};
-  std::int32_t* copy_slot = nullptr;     // local [num_tokens, topk]
+  std::int32_t* copy_slot = nullptr;  // local [num_tokens, topk]
 };
 cudaError_t launch_ll_dispatch(const LlDispatchArgs& args, int num_blocks, cudaStream_t stream);
 
@@ -99,11 +98,11 @@ struct LlCombineArgs {
   int max_tokens = 0;
   int num_tokens = 0;
   const std::int32_t* topk_idx = nullptr;
-  const float* topk_weights = nullptr;   // [num_tokens, topk]
+  const float* topk_weights = nullptr;  // [num_tokens, topk]
   const std::int32_t* copy_slot = nullptr;
   const std::uint16_t* expert_out[kMaxPeers] = {};
   std::uint64_t* ready_flags[kMaxPeers] = {};  // rank r: [source rank]
-  std::uint16_t* out = nullptr;          // bf16 [num_tokens, hidden]
+  std::uint16_t* out = nullptr;                // bf16 [num_tokens, hidden]
 };
 cudaError_t launch_ll_combine(const LlCombineArgs& args, int num_blocks, cudaStream_t stream);
 
@@ -152,8 +151,8 @@ struct HtCombineArgs {
 cudaError_t launch_ht_combine(const HtCombineArgs& args, int num_blocks, cudaStream_t stream);
 
 /// Test expert for HT: expert_out[src][slot] = expert_output_value(src, token, rank, col).
-cudaError_t launch_ht_fill_expert_out(int num_ranks, int rank, int hidden, int topk,
-                                      int max_tokens, bool fp8, const std::uint8_t* recv,
+cudaError_t launch_ht_fill_expert_out(int num_ranks, int rank, int hidden, int topk, int max_tokens,
+                                      bool fp8, const std::uint8_t* recv,
                                       const std::uint64_t* recv_flags, std::uint16_t* expert_out,
                                       cudaStream_t stream);
 
@@ -200,7 +199,6 @@ cudaError_t launch_fill_row_outputs(int rank, int hidden, bool fp8, bool per_ran
 /// weight = weights[t * per_token + j], or 1 when weights is null.
 cudaError_t launch_reduce_rows(int hidden, int num_tokens, int per_token,
                                const std::int32_t* row_idx, const float* weights,
-                               const std::uint16_t* rows, std::uint16_t* out,
-                               cudaStream_t stream);
+                               const std::uint16_t* rows, std::uint16_t* out, cudaStream_t stream);
 
 }  // namespace epscope::gpu

@@ -22,7 +22,9 @@ inline constexpr int kChunkCols = 512;
 /// Largest FP8 e4m3 magnitude; scale = amax / kFp8Max.
 inline constexpr float kFp8Max = 448.0f;
 
-constexpr std::int64_t align16(std::int64_t bytes) { return (bytes + 15) / 16 * 16; }
+constexpr std::int64_t align16(std::int64_t bytes) {
+  return (bytes + 15) / 16 * 16;
+}
 
 /// LL dispatch message: [16 B header | data | fp32 scales (FP8 only)].
 /// Header: int32 source token, int32 top-k slot, int32 source rank, int32 global expert.

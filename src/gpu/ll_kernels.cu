@@ -40,7 +40,8 @@ __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatc
   int* slot_base = smem;
   int* total = smem + a.num_experts;
   int* own_slot = smem + 2 * a.num_experts;
-  for (int e = threadIdx.x; e < a.num_experts; e += blockDim.x) slot_base[e] = total[e] = 0;
+  for (int e = threadIdx.x; e < a.num_experts; e += blockDim.x)
+    slot_base[e] = total[e] = 0;
   __syncthreads();
   for (int i = threadIdx.x; i < a.num_tokens * topk; i += blockDim.x) {
     const int e = a.topk_idx[i];
@@ -82,7 +83,8 @@ __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatc
     device::Fp8x16 q{};
     if constexpr (kFp8) q = device::quantize_fp8(v);
     const int my_e = device::lane_id() < topk ? a.topk_idx[t * topk + device::lane_id()] : -1;
-    const int my_slot = device::lane_id() < topk ? own_slot[(t - t0) * topk + device::lane_id()] : -1;
+    const int my_slot =
+        device::lane_id() < topk ? own_slot[(t - t0) * topk + device::lane_id()] : -1;
     for (int k = 0; k < topk; ++k) {
       const int e = __shfl_sync(0xffffffffu, my_e, k);
       const int slot = __shfl_sync(0xffffffffu, my_slot, k);
@@ -94,8 +96,8 @@ __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatc
           ((static_cast<std::int64_t>(local_e) * num_ranks + rank) * a.max_tokens + slot) *
               msg_bytes;
       device::store_payload<kFp8>(m + msg.data_offset(),
-                                  reinterpret_cast<float*>(m + msg.scale_offset()), base,
-                                  a.hidden, v, q);
+                                  reinterpret_cast<float*>(m + msg.scale_offset()), base, a.hidden,
+                                  v, q);
       if (chunk == 0 && device::lane_id() == 0)
         device::store_v4(m, make_uint4(static_cast<unsigned>(t), static_cast<unsigned>(k),
                                        static_cast<unsigned>(rank), static_cast<unsigned>(e)));
@@ -143,7 +145,8 @@ __global__ void __launch_bounds__(kCombineThreads) ll_combine_kernel(LlCombineAr
     const int base = (item % num_chunks) * kChunkCols;
     const int my_e = device::lane_id() < topk ? a.topk_idx[t * topk + device::lane_id()] : -1;
     const int my_slot = device::lane_id() < topk ? a.copy_slot[t * topk + device::lane_id()] : -1;
-    const float my_w = device::lane_id() < topk ? a.topk_weights[t * topk + device::lane_id()] : 0.0f;
+    const float my_w =
+        device::lane_id() < topk ? a.topk_weights[t * topk + device::lane_id()] : 0.0f;
     float acc[16] = {};
     for (int k0 = 0; k0 < topk; k0 += kLoadBatch) {
       Bf16x16 rows[kLoadBatch] = {};
@@ -170,7 +173,8 @@ __global__ void __launch_bounds__(kCombineThreads) ll_combine_kernel(LlCombineAr
         float f[16];
         device::unpack(rows[j], f);
 #pragma unroll
-        for (int i = 0; i < 16; ++i) acc[i] += w[j] * f[i];
+        for (int i = 0; i < 16; ++i)
+          acc[i] += w[j] * f[i];
       }
     }
     device::store_chunk(a.out + static_cast<std::int64_t>(t) * a.hidden, base, a.hidden,
@@ -195,8 +199,7 @@ __global__ void ll_fill_expert_out_kernel(int num_ranks, int rank, int hidden, i
     const std::int64_t row = static_cast<std::int64_t>(pair) * max_tokens + slot;
     const int token = *reinterpret_cast<const int*>(recv + row * msg.bytes());
     for (int col = threadIdx.x; col < hidden; col += blockDim.x) {
-      const __nv_bfloat16 v =
-          __float2bfloat16(expert_output_value(src, token, global_e, col));
+      const __nv_bfloat16 v = __float2bfloat16(expert_output_value(src, token, global_e, col));
       expert_out[row * hidden + col] = *reinterpret_cast<const std::uint16_t*>(&v);
     }
   }
@@ -210,13 +213,11 @@ cudaError_t launch_ll_dispatch(const LlDispatchArgs& args, int num_blocks, cudaS
       args.num_experts % args.sync.num_ranks != 0)
     return cudaErrorInvalidValue;
   const int per_block = device::tokens_per_block(args.num_tokens, num_blocks);
-  const std::size_t smem =
-      sizeof(int) * (2 * static_cast<std::size_t>(args.num_experts) +
-                     static_cast<std::size_t>(per_block) * args.topk);
+  const std::size_t smem = sizeof(int) * (2 * static_cast<std::size_t>(args.num_experts) +
+                                          static_cast<std::size_t>(per_block) * args.topk);
   const auto kernel = args.fp8 ? ll_dispatch_kernel<true> : ll_dispatch_kernel<false>;
-  cudaError_t err =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(smem));
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(smem));
   if (err != cudaSuccess) return err;
   kernel<<<num_blocks, kDispatchThreads, smem, stream>>>(args);
   return cudaGetLastError();
@@ -238,13 +239,19 @@ cudaError_t launch_ll_fill_expert_out(int num_ranks, int rank, int hidden, int n
   return cudaGetLastError();
 }
 
-
 cudaError_t load_ll_kernels() {
   cudaFuncAttributes attr;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_dispatch_kernel<true>); err != cudaSuccess) return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_dispatch_kernel<false>); err != cudaSuccess) return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_combine_kernel); err != cudaSuccess) return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_fill_expert_out_kernel); err != cudaSuccess) return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_dispatch_kernel<true>);
+      err != cudaSuccess)
+    return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_dispatch_kernel<false>);
+      err != cudaSuccess)
+    return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_combine_kernel); err != cudaSuccess)
+    return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_fill_expert_out_kernel);
+      err != cudaSuccess)
+    return err;
   return cudaSuccess;
 }
 

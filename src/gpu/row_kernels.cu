@@ -36,9 +36,9 @@ __global__ void pack_rows_kernel(int rank, int hidden, bool fp8, std::int64_t nu
       device::store_payload<false>(m + msg.data_offset(), scales, base, hidden, v, {});
     }
     if (chunk == 0 && lane_id() == 0)
-      device::store_v4(m, make_uint4(static_cast<unsigned>(t), static_cast<unsigned>(entry_k[row]),
-                                     static_cast<unsigned>(rank),
-                                     static_cast<unsigned>(entry_expert[row])));
+      device::store_v4(
+          m, make_uint4(static_cast<unsigned>(t), static_cast<unsigned>(entry_k[row]),
+                        static_cast<unsigned>(rank), static_cast<unsigned>(entry_expert[row])));
   }
 }
 
@@ -76,7 +76,8 @@ __global__ void reduce_rows_kernel(int hidden, int num_tokens, int per_token,
       device::unpack(
           device::load_chunk(rows + static_cast<std::int64_t>(row) * hidden, base, hidden), f);
 #pragma unroll
-      for (int i = 0; i < 16; ++i) acc[i] += w * f[i];
+      for (int i = 0; i < 16; ++i)
+        acc[i] += w * f[i];
     }
     device::store_chunk(out + static_cast<std::int64_t>(t) * hidden, base, hidden,
                         device::pack_bf16(acc));
@@ -100,28 +101,30 @@ cudaError_t launch_fill_row_outputs(int rank, int hidden, bool fp8, bool per_ran
                                     std::int64_t num_rows, const std::uint8_t* recv_rows,
                                     std::uint16_t* out_rows, cudaStream_t stream) {
   if (num_rows == 0) return cudaSuccess;
-  fill_row_outputs_kernel<<<528, 256, 0, stream>>>(rank, hidden, fp8, per_rank, num_rows,
-                                                   recv_rows, out_rows);
+  fill_row_outputs_kernel<<<528, 256, 0, stream>>>(rank, hidden, fp8, per_rank, num_rows, recv_rows,
+                                                   out_rows);
   return cudaGetLastError();
 }
 
 cudaError_t launch_reduce_rows(int hidden, int num_tokens, int per_token,
                                const std::int32_t* row_idx, const float* weights,
-                               const std::uint16_t* rows, std::uint16_t* out,
-                               cudaStream_t stream) {
+                               const std::uint16_t* rows, std::uint16_t* out, cudaStream_t stream) {
   if (hidden % kScaleBlock != 0) return cudaErrorInvalidValue;
   if (num_tokens == 0) return cudaSuccess;
-  reduce_rows_kernel<<<132, 512, 0, stream>>>(hidden, num_tokens, per_token, row_idx, weights,
-                                              rows, out);
+  reduce_rows_kernel<<<132, 512, 0, stream>>>(hidden, num_tokens, per_token, row_idx, weights, rows,
+                                              out);
   return cudaGetLastError();
 }
 
-
 cudaError_t load_row_kernels() {
   cudaFuncAttributes attr;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, pack_rows_kernel); err != cudaSuccess) return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, fill_row_outputs_kernel); err != cudaSuccess) return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, reduce_rows_kernel); err != cudaSuccess) return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, pack_rows_kernel); err != cudaSuccess)
+    return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, fill_row_outputs_kernel);
+      err != cudaSuccess)
+    return err;
+  if (const cudaError_t err = cudaFuncGetAttributes(&attr, reduce_rows_kernel); err != cudaSuccess)
+    return err;
   return cudaSuccess;
 }
 

@@ -49,8 +49,8 @@ __global__ void link_probe_kernel(int num_ranks, int rank, PerRank<std::uint8_t>
   const std::int64_t total = vecs * num_peers;
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   uint4 fold = make_uint4(0, 0, 0, 0);
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-       i < total; i += stride) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += stride) {
     const int peer = (rank + 1 + static_cast<int>(i % num_peers)) % num_ranks;
     const std::int64_t v = i / num_peers;
     if (pull) {
@@ -106,10 +106,10 @@ cudaError_t launch_link_probe(int num_ranks, int rank, PerRank<std::uint8_t> pee
 
 cudaError_t load_all_kernels() {
   cudaFuncAttributes attr;
-  for (const void* kernel :
-       {reinterpret_cast<const void*>(aligned_start_kernel), reinterpret_cast<const void*>(sleep_kernel),
-        reinterpret_cast<const void*>(fill_input_kernel),
-        reinterpret_cast<const void*>(link_probe_kernel)})
+  for (const void* kernel : {reinterpret_cast<const void*>(aligned_start_kernel),
+                             reinterpret_cast<const void*>(sleep_kernel),
+                             reinterpret_cast<const void*>(fill_input_kernel),
+                             reinterpret_cast<const void*>(link_probe_kernel)})
     if (const cudaError_t err = cudaFuncGetAttributes(&attr, kernel); err != cudaSuccess)
       return err;
   for (cudaError_t (*load)() : {load_ll_kernels, load_ht_kernels, load_row_kernels})

@@ -14,8 +14,8 @@ namespace {
 
 TEST(Fp8, DecodesGoldenCodes) {
   EXPECT_EQ(fp8_e4m3_to_float(0x00), 0.0f);
-  EXPECT_EQ(fp8_e4m3_to_float(0x38), 1.0f);           // exponent 7 (bias 7), mantissa 0
-  EXPECT_EQ(fp8_e4m3_to_float(0x7e), 448.0f);         // largest finite: 1.75 * 2^8
+  EXPECT_EQ(fp8_e4m3_to_float(0x38), 1.0f);    // exponent 7 (bias 7), mantissa 0
+  EXPECT_EQ(fp8_e4m3_to_float(0x7e), 448.0f);  // largest finite: 1.75 * 2^8
   EXPECT_EQ(fp8_e4m3_to_float(0xb8), -1.0f);
   EXPECT_EQ(fp8_e4m3_to_float(0x01), 1.0f / 512.0f);  // smallest subnormal: 2^-9
   EXPECT_TRUE(std::isnan(fp8_e4m3_to_float(0x7f)));
@@ -86,7 +86,8 @@ TEST(CheckLlRows, RejectsCorruptionMissingAndDuplicates) {
                 make_ll_message(0, 1, 1, 2, 256, true), make_ll_message(1, 0, 0, 3, 256, true)};
   // A flipped payload byte (column 5 of the first copy).
   r.messages[0][static_cast<std::size_t>(gpu::LlMessage{256, true}.data_offset() + 5)] ^= 0x40;
-  CheckResult bad = check_ll_rows(s, tiny_topk(), 1, true, false, r.rows({0, 0, 0, 1}, {2, 3, 2, 3}));
+  CheckResult bad =
+      check_ll_rows(s, tiny_topk(), 1, true, false, r.rows({0, 0, 0, 1}, {2, 3, 2, 3}));
   EXPECT_EQ(bad.wrong, 1);
   EXPECT_NE(bad.first_error.find("payload"), std::string::npos) << bad.first_error;
 
@@ -111,7 +112,8 @@ TEST(CheckLlRows, PerRankRowsTakeOneCopyPerDestination) {
   Received r;
   r.messages = {make_ll_message(0, 0, 0, 2, 256, false), make_ll_message(0, 1, 1, 2, 256, false),
                 make_ll_message(1, 0, 0, 3, 256, false)};
-  const CheckResult ok = check_ll_rows(s, tiny_topk(), 1, false, true, r.rows({0, 0, 1}, {-1, -1, -1}));
+  const CheckResult ok =
+      check_ll_rows(s, tiny_topk(), 1, false, true, r.rows({0, 0, 1}, {-1, -1, -1}));
   EXPECT_EQ(ok.wrong, 0) << ok.first_error;
 }
 
@@ -122,7 +124,8 @@ TEST(CheckCombined, WeightedAndPerRankSums) {
   std::vector<std::uint16_t> out(256);
   for (int c = 0; c < 256; ++c) {
     const float v =
-        gpu::topk_weight(0, 0) * bf16_to_float(float_to_bf16(gpu::expert_output_value(1, 0, 3, c))) +
+        gpu::topk_weight(0, 0) *
+            bf16_to_float(float_to_bf16(gpu::expert_output_value(1, 0, 3, c))) +
         gpu::topk_weight(0, 1) * bf16_to_float(float_to_bf16(gpu::expert_output_value(1, 0, 1, c)));
     out[static_cast<std::size_t>(c)] = float_to_bf16(v);
   }

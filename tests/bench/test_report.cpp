@@ -41,11 +41,30 @@ TEST(Report, RecordsHaveTheSchemaFieldsAndPredictions) {
       report(s, ModelParams::from_cluster(s.cluster), info, {c}, {}, text);
   ASSERT_EQ(summary.records.size(), 2u);
   const auto& j = summary.records[1];
-  for (const char* field :
-       {"system", "gpu", "nodes", "gpus_per_node", "mode", "nvlink", "hidden", "topk", "experts",
-        "dispatch_dtype", "combine_dtype", "max_tokens_per_rank", "tokens_per_rank", "rank",
-        "dispatch_us", "combine_us", "b2b_us", "case", "start_offset_us", "predicted_dispatch_us",
-        "predicted_combine_us", "predicted_b2b_us", "dispatch_wait_us", "dispatch_transfer_us"})
+  for (const char* field : {"system",
+                            "gpu",
+                            "nodes",
+                            "gpus_per_node",
+                            "mode",
+                            "nvlink",
+                            "hidden",
+                            "topk",
+                            "experts",
+                            "dispatch_dtype",
+                            "combine_dtype",
+                            "max_tokens_per_rank",
+                            "tokens_per_rank",
+                            "rank",
+                            "dispatch_us",
+                            "combine_us",
+                            "b2b_us",
+                            "case",
+                            "start_offset_us",
+                            "predicted_dispatch_us",
+                            "predicted_combine_us",
+                            "predicted_b2b_us",
+                            "dispatch_wait_us",
+                            "dispatch_transfer_us"})
     EXPECT_TRUE(j.contains(field)) << field;
   EXPECT_EQ(j["rank"], 1);
   EXPECT_EQ(j["mode"], "ll");

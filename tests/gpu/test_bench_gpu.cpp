@@ -10,7 +10,9 @@
 namespace epscope::bench {
 namespace {
 
-int gpus_for_test() { return std::min(cuda_device_count(), 4); }
+int gpus_for_test() {
+  return std::min(cuda_device_count(), 4);
+}
 
 Scenario scenario_for(int num_gpus, KernelMode mode, DispatchDtype dtype) {
   Scenario s;
@@ -27,10 +29,11 @@ Scenario scenario_for(int num_gpus, KernelMode mode, DispatchDtype dtype) {
 }
 
 std::vector<BenchCase> check_cases(int n) {
-  const auto all = [n](std::int64_t t) { return std::vector<std::int64_t>(static_cast<std::size_t>(n), t); };
-  std::vector<BenchCase> cases = {{"balanced", all(32), {}},
-                                  {"one-token", all(1), {}},
-                                  {"max-tokens", all(96), {}}};
+  const auto all = [n](std::int64_t t) {
+    return std::vector<std::int64_t>(static_cast<std::size_t>(n), t);
+  };
+  std::vector<BenchCase> cases = {
+      {"balanced", all(32), {}}, {"one-token", all(1), {}}, {"max-tokens", all(96), {}}};
   auto hot = all(8);
   hot[0] = 96;
   cases.push_back({"hot-sender", hot, {}});
@@ -84,8 +87,9 @@ TEST_F(GpuBench, LowLatencyHotExpert) {
   Scenario s = scenario_for(n, KernelMode::kLowLatency, DispatchDtype::kFp8);
   s.routing.popularity = RoutingSpec::Popularity::kZipf;
   s.routing.skew = 1.5;
-  expect_all_correct(run_bench(s, {{"hot-expert", std::vector<std::int64_t>(static_cast<std::size_t>(n), 96), {}}},
-                               check_options("nvlink", "one-process")));
+  expect_all_correct(
+      run_bench(s, {{"hot-expert", std::vector<std::int64_t>(static_cast<std::size_t>(n), 96), {}}},
+                check_options("nvlink", "one-process")));
 }
 
 TEST_F(GpuBench, HighThroughputFp8AndBf16OneProcess) {
