@@ -255,6 +255,13 @@ CheckResult check_combined(const Scenario& scenario, const std::vector<RankTopk>
   return result;
 }
 
+std::vector<float> test_topk_weights(const RankTopk& topk, int k_max) {
+  std::vector<float> weights(topk.expert_idx.size());
+  for (std::size_t i = 0; i < weights.size(); ++i)
+    weights[i] = gpu::topk_weight(static_cast<int>(i) / k_max, static_cast<int>(i) % k_max);
+  return weights;
+}
+
 std::vector<std::uint8_t> make_ll_message(int rank, int token, int k, int expert, int hidden,
                                           bool fp8) {
   const gpu::LlMessage msg{hidden, fp8};

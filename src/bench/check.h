@@ -53,6 +53,9 @@ std::uint8_t float_to_fp8_e4m3(float value);
 float bf16_to_float(std::uint16_t bits);
 std::uint16_t float_to_bf16(float value);
 
+/// The top-k weights the backends upload for `topk` (gpu::topk_weight of every (token, k)).
+std::vector<float> test_topk_weights(const RankTopk& topk, int k_max);
+
 /// Builds the LL message of copy (token, k) of `rank` on the host, as the kernels would.
 std::vector<std::uint8_t> make_ll_message(int rank, int token, int k, int expert, int hidden,
                                           bool fp8);

@@ -178,9 +178,7 @@ class NcclBackend final : public Backend {
       if (!row_idx.empty())
         EPSCOPE_CUDA_CHECK(
             cudaMemcpy(r.row_idx, row_idx.data(), row_idx.size() * 4, cudaMemcpyHostToDevice));
-      std::vector<float> weights(tk.expert_idx.size());
-      for (std::size_t i = 0; i < weights.size(); ++i)
-        weights[i] = gpu::topk_weight(static_cast<int>(i) / k_max, static_cast<int>(i) % k_max);
+      const std::vector<float> weights = test_topk_weights(tk, k_max);
       if (!weights.empty())
         EPSCOPE_CUDA_CHECK(
             cudaMemcpy(r.weights, weights.data(), weights.size() * 4, cudaMemcpyHostToDevice));

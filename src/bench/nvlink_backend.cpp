@@ -159,9 +159,7 @@ class NvlinkBackend final : public Backend {
       EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
       const auto& tk = topk[static_cast<std::size_t>(r.rank)];
       r.num_tokens = static_cast<int>(tk.num_tokens);
-      std::vector<float> weights(tk.expert_idx.size());
-      for (std::size_t i = 0; i < weights.size(); ++i)
-        weights[i] = gpu::topk_weight(static_cast<int>(i) / k_max, static_cast<int>(i) % k_max);
+      const std::vector<float> weights = test_topk_weights(tk, k_max);
       if (!tk.expert_idx.empty()) {
         EPSCOPE_CUDA_CHECK(cudaMemcpy(r.topk_idx, tk.expert_idx.data(),
                                       tk.expert_idx.size() * sizeof(std::int32_t),
@@ -438,63 +436,38 @@ class NvlinkBackend final : public Backend {
   }
 
   void launch_dispatch(RankState& r) {
-    const auto counts = peer_ptrs<std::uint64_t>(r, layout_.counts);
+    gpu::DispatchArgs a;
+    a.sync = sync_args(r, dispatch_epoch_, r.stamps);
+    fill_shape(a);
+    a.fp8 = fp8_;
+    a.num_tokens = r.num_tokens;
+    a.x = r.x;
+    a.topk_idx = r.topk_idx;
+    a.topk_weights = r.topk_weights;
     const auto recv = peer_ptrs<std::uint8_t>(r, layout_.recv);
-    if (ll_) {
-      gpu::LlDispatchArgs a;
-      a.sync = sync_args(r, dispatch_epoch_, r.stamps);
-      fill_shape(a);
-      a.fp8 = fp8_;
-      a.num_tokens = r.num_tokens;
-      a.x = r.x;
-      a.topk_idx = r.topk_idx;
-      std::copy(std::begin(recv.ptr), std::end(recv.ptr), a.recv);
-      std::copy(std::begin(counts.ptr), std::end(counts.ptr), a.recv_flags);
-      a.copy_slot = r.slots;
-      EPSCOPE_CUDA_CHECK(gpu::launch_ll_dispatch(a, num_blocks_, r.stream));
-    } else {
-      gpu::HtDispatchArgs a;
-      a.sync = sync_args(r, dispatch_epoch_, r.stamps);
-      fill_shape(a);
-      a.fp8 = fp8_;
-      a.num_tokens = r.num_tokens;
-      a.x = r.x;
-      a.topk_idx = r.topk_idx;
-      a.topk_weights = r.topk_weights;
-      std::copy(std::begin(recv.ptr), std::end(recv.ptr), a.recv);
-      std::copy(std::begin(counts.ptr), std::end(counts.ptr), a.recv_flags);
-      a.token_slot = r.slots;
-      EPSCOPE_CUDA_CHECK(gpu::launch_ht_dispatch(a, num_blocks_, r.stream));
-    }
+    const auto counts = peer_ptrs<std::uint64_t>(r, layout_.counts);
+    std::copy(std::begin(recv.ptr), std::end(recv.ptr), a.recv);
+    std::copy(std::begin(counts.ptr), std::end(counts.ptr), a.recv_flags);
+    a.slots = r.slots;
+    EPSCOPE_CUDA_CHECK(ll_ ? gpu::launch_ll_dispatch(a, num_blocks_, r.stream)
+                           : gpu::launch_ht_dispatch(a, num_blocks_, r.stream));
   }
 
   void launch_combine(RankState& r) {
+    gpu::CombineArgs a;
+    a.sync = sync_args(r, combine_epoch_, r.stamps + kMaxBlocks);
+    fill_shape(a);
+    a.num_tokens = r.num_tokens;
+    a.topk_idx = r.topk_idx;
+    a.topk_weights = r.topk_weights;
+    a.slots = r.slots;
     const auto ready = peer_ptrs<std::uint64_t>(r, layout_.ready);
     const auto expert_out = peer_ptrs<std::uint16_t>(r, layout_.expert_out);
-    if (ll_) {
-      gpu::LlCombineArgs a;
-      a.sync = sync_args(r, combine_epoch_, r.stamps + kMaxBlocks);
-      fill_shape(a);
-      a.num_tokens = r.num_tokens;
-      a.topk_idx = r.topk_idx;
-      a.topk_weights = r.topk_weights;
-      a.copy_slot = r.slots;
-      std::copy(std::begin(expert_out.ptr), std::end(expert_out.ptr), a.expert_out);
-      std::copy(std::begin(ready.ptr), std::end(ready.ptr), a.ready_flags);
-      a.out = r.out;
-      EPSCOPE_CUDA_CHECK(gpu::launch_ll_combine(a, num_blocks_, r.stream));
-    } else {
-      gpu::HtCombineArgs a;
-      a.sync = sync_args(r, combine_epoch_, r.stamps + kMaxBlocks);
-      a.hidden = base_.moe.hidden;
-      a.max_tokens = base_.moe.max_tokens_per_rank;
-      a.num_tokens = r.num_tokens;
-      a.token_slot = r.slots;
-      std::copy(std::begin(expert_out.ptr), std::end(expert_out.ptr), a.expert_out);
-      std::copy(std::begin(ready.ptr), std::end(ready.ptr), a.ready_flags);
-      a.out = r.out;
-      EPSCOPE_CUDA_CHECK(gpu::launch_ht_combine(a, num_blocks_, r.stream));
-    }
+    std::copy(std::begin(expert_out.ptr), std::end(expert_out.ptr), a.expert_out);
+    std::copy(std::begin(ready.ptr), std::end(ready.ptr), a.ready_flags);
+    a.out = r.out;
+    EPSCOPE_CUDA_CHECK(ll_ ? gpu::launch_ll_combine(a, num_blocks_, r.stream)
+                           : gpu::launch_ht_combine(a, num_blocks_, r.stream));
   }
 
   template <typename Args>

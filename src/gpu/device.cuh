@@ -253,4 +253,31 @@ __device__ __forceinline__ void exchange_ready(const SyncArgs& sync,
   __syncthreads();
 }
 
+/// Forces each kernel's module to load on the current device (see gpu::load_all_kernels).
+template <typename... Kernels>
+cudaError_t load_kernels(Kernels... kernels) {
+  cudaFuncAttributes attr;
+  for (const void* kernel : {reinterpret_cast<const void*>(kernels)...})
+    if (const cudaError_t err = cudaFuncGetAttributes(&attr, kernel); err != cudaSuccess)
+      return err;
+  return cudaSuccess;
+}
+
+/// Launches `kernel(args)` with `smem_bytes` of dynamic shared memory (raising its limit first).
+template <typename Args>
+cudaError_t launch_with_smem(void (*kernel)(Args), int num_blocks, int num_threads,
+                             std::size_t smem_bytes, cudaStream_t stream, const Args& args) {
+  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(smem_bytes));
+  if (err != cudaSuccess) return err;
+  kernel<<<num_blocks, num_threads, smem_bytes, stream>>>(args);
+  return cudaGetLastError();
+}
+
+/// The shape limits both dispatch kernels share.
+inline bool dispatch_shape_ok(const DispatchArgs& a, int num_blocks) {
+  return num_blocks >= 1 && a.topk <= 32 && a.hidden % kScaleBlock == 0 && a.sync.num_ranks >= 1 &&
+         a.sync.num_ranks <= kMaxPeers && a.num_experts % a.sync.num_ranks == 0;
+}
+
 }  // namespace epscope::gpu::device

@@ -72,7 +72,7 @@ __global__ void __launch_bounds__(kHtThreads) ht_dispatch_kernel(HtDispatchArgs 
         const int slot = sent ? slot_base[d] + __popc(ballot & lower) : -1;
         if (t < t1) {
           own_slot[(t - t0) * num_ranks + d] = slot;
-          a.token_slot[t * num_ranks + d] = slot;
+          a.slots[t * num_ranks + d] = slot;
         }
         __syncwarp();
         if (lane_id() == 0) slot_base[d] += __popc(ballot);
@@ -153,7 +153,7 @@ __global__ void __launch_bounds__(kHtCombineThreads) ht_combine_kernel(HtCombine
   for (int item = warp_global; item < num_items; item += num_warps) {
     const int t = item / num_chunks;
     const int base = (item % num_chunks) * kChunkCols;
-    const int my_slot = lane_id() < num_ranks ? a.token_slot[t * num_ranks + lane_id()] : -1;
+    const int my_slot = lane_id() < num_ranks ? a.slots[t * num_ranks + lane_id()] : -1;
     Bf16x16 rows[kMaxPeers] = {};
     bool have[kMaxPeers];
 #pragma unroll
@@ -202,20 +202,13 @@ __global__ void ht_fill_expert_out_kernel(int num_ranks, int rank, int hidden, i
 
 }  // namespace
 
-cudaError_t launch_ht_dispatch(const HtDispatchArgs& args, int num_blocks, cudaStream_t stream) {
-  if (num_blocks < 1 || args.topk > 32 || args.hidden % kScaleBlock != 0 ||
-      args.sync.num_ranks < 1 || args.sync.num_ranks > kMaxPeers ||
-      args.num_experts % args.sync.num_ranks != 0)
-    return cudaErrorInvalidValue;
+cudaError_t launch_ht_dispatch(const DispatchArgs& args, int num_blocks, cudaStream_t stream) {
+  if (!device::dispatch_shape_ok(args, num_blocks)) return cudaErrorInvalidValue;
   const int per_block = device::tokens_per_block(args.num_tokens, num_blocks);
   const std::size_t smem =
       sizeof(int) * (2 * kMaxPeers + static_cast<std::size_t>(per_block) * args.sync.num_ranks);
-  const auto kernel = args.fp8 ? ht_dispatch_kernel<true> : ht_dispatch_kernel<false>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem));
-  if (err != cudaSuccess) return err;
-  kernel<<<num_blocks, kHtThreads, smem, stream>>>(args);
-  return cudaGetLastError();
+  return device::launch_with_smem(args.fp8 ? ht_dispatch_kernel<true> : ht_dispatch_kernel<false>,
+                                  num_blocks, kHtThreads, smem, stream, args);
 }
 
 cudaError_t launch_ht_combine(const HtCombineArgs& args, int num_blocks, cudaStream_t stream) {
@@ -234,19 +227,8 @@ cudaError_t launch_ht_fill_expert_out(int num_ranks, int rank, int hidden, int t
 }
 
 cudaError_t load_ht_kernels() {
-  cudaFuncAttributes attr;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_dispatch_kernel<true>);
-      err != cudaSuccess)
-    return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_dispatch_kernel<false>);
-      err != cudaSuccess)
-    return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_combine_kernel); err != cudaSuccess)
-    return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ht_fill_expert_out_kernel);
-      err != cudaSuccess)
-    return err;
-  return cudaSuccess;
+  return device::load_kernels(ht_dispatch_kernel<true>, ht_dispatch_kernel<false>,
+                              ht_combine_kernel, ht_fill_expert_out_kernel);
 }
 
 }  // namespace epscope::gpu

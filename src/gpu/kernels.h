@@ -68,9 +68,9 @@ cudaError_t launch_sleep(std::int64_t sleep_ns, cudaStream_t stream);
 
 /// LL dispatch. Receive buffer of rank r: `recv[r]` = [local expert][source rank][max_tokens]
 /// messages of LlMessage::bytes(); `recv_flags[r]` = [local expert][source rank] counts.
-/// Slots are assigned deterministically (token-major order within each expert). `copy_slot`
+/// Slots are assigned deterministically (token-major order within each expert). `slots`
 /// receives the slot of every (token, k) copy (-1 for k without expert) for the combine.
-struct LlDispatchArgs {
+struct DispatchArgs {
   SyncArgs sync;
   int hidden = 0;
   int topk = 0;
@@ -80,17 +80,19 @@ struct LlDispatchArgs {
   int num_tokens = 0;
   const std::uint16_t* x = nullptr;        // bf16 [num_tokens, hidden]
   const std::int32_t* topk_idx = nullptr;  // [num_tokens, topk], -1 = none
+  const float* topk_weights = nullptr;     // [num_tokens, topk]
   std::uint8_t* recv[kMaxPeers] = {};
   std::uint64_t* recv_flags[kMaxPeers] = {};
-  std::int32_t* copy_slot = nullptr;  // local [num_tokens, topk]
+  std::int32_t* slots = nullptr;  // LL: [num_tokens, topk] per copy; HT: [num_tokens, R] per rank
 };
+using LlDispatchArgs = DispatchArgs;
 cudaError_t launch_ll_dispatch(const LlDispatchArgs& args, int num_blocks, cudaStream_t stream);
 
 /// LL combine, pull style: once every rank has flagged its expert outputs ready, each home rank
 /// loads the BF16 row of each of its copies from `expert_out[r]` ([local expert][source rank]
 /// [max_tokens][hidden], same indexing as the dispatch receive buffer) and writes
 /// out[t] = sum_k weight[t][k] * row(t, k), accumulated in fp32.
-struct LlCombineArgs {
+struct CombineArgs {
   SyncArgs sync;
   int hidden = 0;
   int topk = 0;
@@ -99,11 +101,12 @@ struct LlCombineArgs {
   int num_tokens = 0;
   const std::int32_t* topk_idx = nullptr;
   const float* topk_weights = nullptr;  // [num_tokens, topk]
-  const std::int32_t* copy_slot = nullptr;
+  const std::int32_t* slots = nullptr;  // from the dispatch
   const std::uint16_t* expert_out[kMaxPeers] = {};
   std::uint64_t* ready_flags[kMaxPeers] = {};  // rank r: [source rank]
   std::uint16_t* out = nullptr;                // bf16 [num_tokens, hidden]
 };
+using LlCombineArgs = CombineArgs;
 cudaError_t launch_ll_combine(const LlCombineArgs& args, int num_blocks, cudaStream_t stream);
 
 /// Test expert: fills this rank's expert outputs from the received headers with
@@ -117,37 +120,14 @@ cudaError_t launch_ll_fill_expert_out(int num_ranks, int rank, int hidden, int n
 
 /// HT dispatch: one record per (token, destination rank). Receive buffer of rank r: `recv[r]` =
 /// [source rank][max_tokens] records of HtRecord::bytes(); `recv_flags[r]` = [source rank]
-/// counts. `token_slot` receives the slot of token t at rank d ([num_tokens, num_ranks], -1 =
-/// not sent).
-struct HtDispatchArgs {
-  SyncArgs sync;
-  int hidden = 0;
-  int topk = 0;
-  int num_experts = 0;
-  int max_tokens = 0;
-  bool fp8 = true;
-  int num_tokens = 0;
-  const std::uint16_t* x = nullptr;
-  const std::int32_t* topk_idx = nullptr;
-  const float* topk_weights = nullptr;
-  std::uint8_t* recv[kMaxPeers] = {};
-  std::uint64_t* recv_flags[kMaxPeers] = {};
-  std::int32_t* token_slot = nullptr;
-};
+/// counts. `slots` receives the slot of token t at rank d ([num_tokens, num_ranks], -1 = not
+/// sent).
+using HtDispatchArgs = DispatchArgs;
 cudaError_t launch_ht_dispatch(const HtDispatchArgs& args, int num_blocks, cudaStream_t stream);
 
 /// HT combine, pull style with reduction: out[t] = sum over ranks d holding t of
 /// expert_out[d][rank][slot(t, d)] ([source rank][max_tokens][hidden] bf16 on rank d).
-struct HtCombineArgs {
-  SyncArgs sync;
-  int hidden = 0;
-  int max_tokens = 0;
-  int num_tokens = 0;
-  const std::int32_t* token_slot = nullptr;
-  const std::uint16_t* expert_out[kMaxPeers] = {};
-  std::uint64_t* ready_flags[kMaxPeers] = {};
-  std::uint16_t* out = nullptr;
-};
+using HtCombineArgs = CombineArgs;
 cudaError_t launch_ht_combine(const HtCombineArgs& args, int num_blocks, cudaStream_t stream);
 
 /// Test expert for HT: expert_out[src][slot] = expert_output_value(src, token, rank, col).

@@ -63,7 +63,7 @@ __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatc
       if (i < t1 * topk) {
         const int slot = e >= 0 ? start + __popc(same & lower) : -1;
         own_slot[i - t0 * topk] = slot;
-        a.copy_slot[i] = slot;
+        a.slots[i] = slot;
       }
     }
   }
@@ -144,7 +144,7 @@ __global__ void __launch_bounds__(kCombineThreads) ll_combine_kernel(LlCombineAr
     const int t = item / num_chunks;
     const int base = (item % num_chunks) * kChunkCols;
     const int my_e = device::lane_id() < topk ? a.topk_idx[t * topk + device::lane_id()] : -1;
-    const int my_slot = device::lane_id() < topk ? a.copy_slot[t * topk + device::lane_id()] : -1;
+    const int my_slot = device::lane_id() < topk ? a.slots[t * topk + device::lane_id()] : -1;
     const float my_w =
         device::lane_id() < topk ? a.topk_weights[t * topk + device::lane_id()] : 0.0f;
     float acc[16] = {};
@@ -207,20 +207,13 @@ __global__ void ll_fill_expert_out_kernel(int num_ranks, int rank, int hidden, i
 
 }  // namespace
 
-cudaError_t launch_ll_dispatch(const LlDispatchArgs& args, int num_blocks, cudaStream_t stream) {
-  if (num_blocks < 1 || args.topk > 32 || args.hidden % kScaleBlock != 0 ||
-      args.sync.num_ranks < 1 || args.sync.num_ranks > kMaxPeers ||
-      args.num_experts % args.sync.num_ranks != 0)
-    return cudaErrorInvalidValue;
+cudaError_t launch_ll_dispatch(const DispatchArgs& args, int num_blocks, cudaStream_t stream) {
+  if (!device::dispatch_shape_ok(args, num_blocks)) return cudaErrorInvalidValue;
   const int per_block = device::tokens_per_block(args.num_tokens, num_blocks);
   const std::size_t smem = sizeof(int) * (2 * static_cast<std::size_t>(args.num_experts) +
                                           static_cast<std::size_t>(per_block) * args.topk);
-  const auto kernel = args.fp8 ? ll_dispatch_kernel<true> : ll_dispatch_kernel<false>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem));
-  if (err != cudaSuccess) return err;
-  kernel<<<num_blocks, kDispatchThreads, smem, stream>>>(args);
-  return cudaGetLastError();
+  return device::launch_with_smem(args.fp8 ? ll_dispatch_kernel<true> : ll_dispatch_kernel<false>,
+                                  num_blocks, kDispatchThreads, smem, stream, args);
 }
 
 cudaError_t launch_ll_combine(const LlCombineArgs& args, int num_blocks, cudaStream_t stream) {
@@ -240,19 +233,8 @@ cudaError_t launch_ll_fill_expert_out(int num_ranks, int rank, int hidden, int n
 }
 
 cudaError_t load_ll_kernels() {
-  cudaFuncAttributes attr;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_dispatch_kernel<true>);
-      err != cudaSuccess)
-    return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_dispatch_kernel<false>);
-      err != cudaSuccess)
-    return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_combine_kernel); err != cudaSuccess)
-    return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, ll_fill_expert_out_kernel);
-      err != cudaSuccess)
-    return err;
-  return cudaSuccess;
+  return device::load_kernels(ll_dispatch_kernel<true>, ll_dispatch_kernel<false>,
+                              ll_combine_kernel, ll_fill_expert_out_kernel);
 }
 
 }  // namespace epscope::gpu

@@ -117,15 +117,7 @@ cudaError_t launch_reduce_rows(int hidden, int num_tokens, int per_token,
 }
 
 cudaError_t load_row_kernels() {
-  cudaFuncAttributes attr;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, pack_rows_kernel); err != cudaSuccess)
-    return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, fill_row_outputs_kernel);
-      err != cudaSuccess)
-    return err;
-  if (const cudaError_t err = cudaFuncGetAttributes(&attr, reduce_rows_kernel); err != cudaSuccess)
-    return err;
-  return cudaSuccess;
+  return device::load_kernels(pack_rows_kernel, fill_row_outputs_kernel, reduce_rows_kernel);
 }
 
 }  // namespace epscope::gpu

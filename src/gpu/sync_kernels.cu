@@ -105,13 +105,10 @@ cudaError_t launch_link_probe(int num_ranks, int rank, PerRank<std::uint8_t> pee
 }
 
 cudaError_t load_all_kernels() {
-  cudaFuncAttributes attr;
-  for (const void* kernel : {reinterpret_cast<const void*>(aligned_start_kernel),
-                             reinterpret_cast<const void*>(sleep_kernel),
-                             reinterpret_cast<const void*>(fill_input_kernel),
-                             reinterpret_cast<const void*>(link_probe_kernel)})
-    if (const cudaError_t err = cudaFuncGetAttributes(&attr, kernel); err != cudaSuccess)
-      return err;
+  if (const cudaError_t err = device::load_kernels(aligned_start_kernel, sleep_kernel,
+                                                   fill_input_kernel, link_probe_kernel);
+      err != cudaSuccess)
+    return err;
   for (cudaError_t (*load)() : {load_ll_kernels, load_ht_kernels, load_row_kernels})
     if (const cudaError_t err = load(); err != cudaSuccess) return err;
   return cudaSuccess;
