@@ -11,5 +11,7 @@ CLI::App* register_estimate(CLI::App& app);
 CLI::App* register_plan(CLI::App& app);
 /// Registers `epscope simulate`. Returns the subcommand.
 CLI::App* register_simulate(CLI::App& app);
+/// Registers `epscope bench` (src/cli/bench.cpp).
+CLI::App* register_bench(CLI::App& app);
 
 }  // namespace epscope::cli

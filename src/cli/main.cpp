@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   CLI::App* estimate = epscope::cli::register_estimate(app);
   epscope::cli::register_plan(app);
   epscope::cli::register_simulate(app);
+  epscope::cli::register_bench(app);
   try {
     // `epscope` alone runs the main job: estimate on the built-in default scenario.
     if (argc == 1) {
