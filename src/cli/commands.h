@@ -7,5 +7,7 @@ namespace epscope::cli {
 
 /// Registers `epscope estimate`. Returns the subcommand.
 CLI::App* register_estimate(CLI::App& app);
+/// Registers `epscope sweep` (src/cli/sweep.cpp).
+CLI::App* register_sweep(CLI::App& app);
 
 }  // namespace epscope::cli

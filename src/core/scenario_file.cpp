@@ -15,8 +15,9 @@
 namespace epscope {
 namespace {
 
-/// Tables that other parts of epscope read from the same file (flowsim's fabric, plan's model).
-const std::set<std::string> kForeignTables = {"fabric", "plan", "model"};
+/// Tables that other parts of epscope read from the same file (flowsim's fabric, plan's model,
+/// sweep's grid).
+const std::set<std::string> kForeignTables = {"fabric", "plan", "model", "sweep"};
 
 toml::table parse(const std::string& path) {
   try {
