@@ -9,5 +9,7 @@ namespace epscope::cli {
 CLI::App* register_estimate(CLI::App& app);
 /// Registers `epscope sweep` (src/cli/sweep.cpp).
 CLI::App* register_sweep(CLI::App& app);
+/// Registers `epscope report` (src/cli/report.cpp).
+CLI::App* register_report(CLI::App& app);
 
 }  // namespace epscope::cli

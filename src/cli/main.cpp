@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "epscope 0.1.0");
   CLI::App* estimate = epscope::cli::register_estimate(app);
   epscope::cli::register_sweep(app);
+  epscope::cli::register_report(app);
   try {
     // `epscope` alone runs the main job: estimate on the built-in default scenario.
     if (argc == 1) {

@@ -216,6 +216,11 @@ std::vector<std::vector<int>> read_expert_map(const std::string& path, int num_e
   } catch (const nlohmann::json::parse_error& e) {
     throw InputError("expert-map", path, fmt::format("malformed JSON: {}", e.what()));
   }
+  return expert_map_from_json(j, num_experts, num_ranks, path);
+}
+
+std::vector<std::vector<int>> expert_map_from_json(const nlohmann::json& j, int num_experts,
+                                                   int num_ranks, const std::string& path) {
   std::vector<std::vector<int>> replicas(static_cast<std::size_t>(num_experts));
   auto check_int = [&](const nlohmann::json& v, int lo, int hi, const std::string& what) {
     if (!v.is_number_integer() || v.get<long long>() < lo || v.get<long long>() > hi) {
