@@ -36,8 +36,10 @@ std::vector<double> nice_ticks(double lo, double hi, int target = 5) {
     step = m * mag;
     if (raw <= step) break;
   }
+  // From the step at or below lo to the step at or above hi, so the data stays inside the axis.
+  const double top = std::ceil(hi / step - 1e-9) * step;
   std::vector<double> ticks;
-  for (double t = std::floor(lo / step) * step; t <= hi + step * 1e-9; t += step)
+  for (double t = std::floor(lo / step) * step; t <= top + step * 1e-9; t += step)
     ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
   return ticks;
 }
@@ -179,11 +181,16 @@ std::string render(const XyChart& chart) {
   }
   if (!std::isfinite(x_lo)) x_lo = 0, x_hi = 1;
   if (chart.diagonal) x_lo = 0, x_hi = y_hi = std::max(x_hi, y_hi);
+  const std::vector<double> y_ticks = nice_ticks(y_lo, y_hi > 0 ? y_hi : 1);
+  y_hi = y_ticks.back();
+  if (chart.diagonal) x_hi = y_hi;  // same scale on both axes, so y = x is the 45-degree line
   auto tx = [&](double v) { return chart.log_x ? std::log2(v) : v; };
   double tx_lo = tx(x_lo), tx_hi = tx(x_hi);
   if (!(tx_hi > tx_lo)) tx_lo -= 0.5, tx_hi += 0.5;
-  const std::vector<double> y_ticks = nice_ticks(y_lo, y_hi > 0 ? y_hi : 1);
-  y_hi = y_ticks.back();
+  if (!chart.diagonal) {  // 4% margin so edge points are not cut in half
+    const double pad = 0.04 * (tx_hi - tx_lo);
+    tx_lo -= pad, tx_hi += pad;
+  }
   auto px = [&](double v) { return kLeft + (tx(v) - tx_lo) / (tx_hi - tx_lo) * kPlotW; };
   auto py = [&](double v) { return kTop + kPlotH - (v - y_lo) / (y_hi - y_lo) * kPlotH; };
 
