@@ -112,3 +112,16 @@ def test_from_file(tmp_path):
     s = epscope.Scenario.from_file(str(f), mode="ll", nvlink=False)
     assert s.preset == "h100-cx7" and s.mode == "ll" and s.num_ranks == 8 and not s.nvlink
     assert set(s.tokens_per_rank) == {256}
+
+
+def test_placement_example_runs():
+    import os
+    import sys
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python",
+                           "placement_cost.py")
+    out = subprocess.run([sys.executable, example], check=True, capture_output=True,
+                         text=True).stdout.splitlines()
+    assert out[0].split()[0] == "placement" and len(out) == 5
+    costs = {line[:16].strip(): float(line[16:29]) for line in out[1:]}
+    # Balancing tokens is never worse for dispatch/combine than round robin.
+    assert costs["balance tokens"] <= costs["round robin"]
