@@ -36,17 +36,17 @@ struct Field {
   std::function<void(Scenario&, const std::string&)> apply;
 };
 
-template <typename T>
-Field int_field(const char* name, T member) {
-  return {name, [name, member](Scenario& s, const std::string& v) { s.*member = to_int(name, v); }};
+/// A field read by `parse` (to_int, to_real, to_bool) into the member `get` returns.
+template <typename Parse, typename Get>
+Field member(const char* name, Parse parse, Get get) {
+  return {name, [name, parse, get](Scenario& s, const std::string& v) { get(s) = parse(name, v); }};
 }
 
 /// Application order matters: preset first (it replaces the cluster), lists last.
 const std::vector<Field>& fields() {
   static const std::vector<Field> kFields = {
       {"preset", [](Scenario& s, const std::string& v) { s.cluster = cluster_preset(v); }},
-      {"nodes",
-       [](Scenario& s, const std::string& v) { s.cluster.num_nodes = to_int("nodes", v); }},
+      member("nodes", to_int, [](Scenario& s) -> int& { return s.cluster.num_nodes; }),
       {"gpus_per_node",
        [](Scenario& s, const std::string& v) {
          // A one-node NVLink domain follows the node size; a multi-node domain (NVL72) stays.
@@ -56,60 +56,35 @@ const std::vector<Field>& fields() {
          if (one_node_domain || c.gpus_per_node == 0 || c.nvlink_domain_size % c.gpus_per_node != 0)
            c.nvlink_domain_size = c.gpus_per_node;
        }},
-      {"nvlink_domain",
-       [](Scenario& s, const std::string& v) {
-         s.cluster.nvlink_domain_size = to_int("nvlink_domain", v);
-       }},
-      {"nvlink",
-       [](Scenario& s, const std::string& v) { s.cluster.nvlink_enabled = to_bool("nvlink", v); }},
-      {"nvlink_gbps",
-       [](Scenario& s, const std::string& v) {
-         s.cluster.nvlink_gbps = to_real("nvlink_gbps", v);
-       }},
-      {"nic_gbps",
-       [](Scenario& s, const std::string& v) { s.cluster.nic_gbps = to_real("nic_gbps", v); }},
-      {"nics_per_gpu",
-       [](Scenario& s, const std::string& v) {
-         s.cluster.nics_per_gpu = to_int("nics_per_gpu", v);
-       }},
-      {"local_copy_gbps",
-       [](Scenario& s, const std::string& v) {
-         s.cluster.local_copy_gbps = to_real("local_copy_gbps", v);
-       }},
-      {"nvlink_latency_us",
-       [](Scenario& s, const std::string& v) {
-         s.cluster.nvlink_latency_us = to_real("nvlink_latency_us", v);
-       }},
-      {"rdma_latency_us",
-       [](Scenario& s, const std::string& v) {
-         s.cluster.rdma_latency_us = to_real("rdma_latency_us", v);
-       }},
-      {"launch_us",
-       [](Scenario& s, const std::string& v) { s.cluster.launch_us = to_real("launch_us", v); }},
-      {"oversubscription",
-       [](Scenario& s, const std::string& v) {
-         s.cluster.oversubscription = to_real("oversubscription", v);
-       }},
+      member("nvlink_domain", to_int,
+             [](Scenario& s) -> int& { return s.cluster.nvlink_domain_size; }),
+      member("nvlink", to_bool, [](Scenario& s) -> bool& { return s.cluster.nvlink_enabled; }),
+      member("nvlink_gbps", to_real, [](Scenario& s) -> double& { return s.cluster.nvlink_gbps; }),
+      member("nic_gbps", to_real, [](Scenario& s) -> double& { return s.cluster.nic_gbps; }),
+      member("nics_per_gpu", to_int, [](Scenario& s) -> int& { return s.cluster.nics_per_gpu; }),
+      member("local_copy_gbps", to_real,
+             [](Scenario& s) -> double& { return s.cluster.local_copy_gbps; }),
+      member("nvlink_latency_us", to_real,
+             [](Scenario& s) -> double& { return s.cluster.nvlink_latency_us; }),
+      member("rdma_latency_us", to_real,
+             [](Scenario& s) -> double& { return s.cluster.rdma_latency_us; }),
+      member("launch_us", to_real, [](Scenario& s) -> double& { return s.cluster.launch_us; }),
+      member("oversubscription", to_real,
+             [](Scenario& s) -> double& { return s.cluster.oversubscription; }),
       {"mode", [](Scenario& s, const std::string& v) { s.mode = parse_kernel_mode(v); }},
-      {"hidden", [](Scenario& s, const std::string& v) { s.moe.hidden = to_int("hidden", v); }},
-      {"topk", [](Scenario& s, const std::string& v) { s.moe.topk = to_int("topk", v); }},
-      {"experts",
-       [](Scenario& s, const std::string& v) { s.moe.num_experts = to_int("experts", v); }},
-      {"num_groups",
-       [](Scenario& s, const std::string& v) { s.moe.num_groups = to_int("num_groups", v); }},
-      {"topk_groups",
-       [](Scenario& s, const std::string& v) { s.moe.topk_groups = to_int("topk_groups", v); }},
-      {"max_tokens_per_rank",
-       [](Scenario& s, const std::string& v) {
-         s.moe.max_tokens_per_rank = to_int("max_tokens_per_rank", v);
-       }},
+      member("hidden", to_int, [](Scenario& s) -> int& { return s.moe.hidden; }),
+      member("topk", to_int, [](Scenario& s) -> int& { return s.moe.topk; }),
+      member("experts", to_int, [](Scenario& s) -> int& { return s.moe.num_experts; }),
+      member("num_groups", to_int, [](Scenario& s) -> int& { return s.moe.num_groups; }),
+      member("topk_groups", to_int, [](Scenario& s) -> int& { return s.moe.topk_groups; }),
+      member("max_tokens_per_rank", to_int,
+             [](Scenario& s) -> int& { return s.moe.max_tokens_per_rank; }),
       {"dispatch_dtype",
        [](Scenario& s, const std::string& v) { s.moe.dispatch_dtype = parse_dispatch_dtype(v); }},
       {"combine_dtype",
        [](Scenario& s, const std::string& v) { s.moe.combine_dtype = parse_combine_dtype(v); }},
       {"a2a_rows", [](Scenario& s, const std::string& v) { s.a2a_rows = parse_a2a_rows(v); }},
-      {"back_to_back",
-       [](Scenario& s, const std::string& v) { s.back_to_back = to_bool("back_to_back", v); }},
+      member("back_to_back", to_bool, [](Scenario& s) -> bool& { return s.back_to_back; }),
       {"routing",
        [](Scenario& s, const std::string& v) {
          const std::uint64_t seed = s.routing.seed;
