@@ -7,6 +7,8 @@ namespace epscope::cli {
 
 /// Registers `epscope estimate`. Returns the subcommand.
 CLI::App* register_estimate(CLI::App& app);
+/// Registers `epscope simulate`. Returns the subcommand.
+CLI::App* register_simulate(CLI::App& app);
 /// Registers `epscope sweep` (src/cli/sweep.cpp).
 CLI::App* register_sweep(CLI::App& app);
 /// Registers `epscope report` (src/cli/report.cpp).

@@ -1,5 +1,9 @@
 #include "epscope/json.h"
 
+#include <fmt/format.h>
+#include <fstream>
+
+#include "epscope/error.h"
 #include "epscope/lists.h"
 
 namespace epscope {
@@ -113,6 +117,16 @@ nlohmann::json to_json(const Comparison& c) {
   j["ratio"] = c.ratio;
   j["why"] = c.why;
   return j;
+}
+
+nlohmann::json read_json_file(const std::string& path, const std::string& field) {
+  std::ifstream in(path);
+  if (!in) throw InputError(field, path, "the file cannot be opened");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw InputError(field, path, fmt::format("malformed JSON: {}", e.what()));
+  }
 }
 
 }  // namespace epscope

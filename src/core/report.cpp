@@ -10,6 +10,7 @@
 #include "epscope/calibrate.h"
 #include "epscope/error.h"
 #include "epscope/estimate.h"
+#include "epscope/json.h"
 #include "epscope/scenario_fields.h"
 #include "svg_chart.h"
 
@@ -410,27 +411,23 @@ ReportInput classify_report_input(std::string name, nlohmann::json content) {
 }
 
 ReportInput read_report_input(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw InputError("report input", path, "the file cannot be opened");
   const std::string name = path.substr(path.find_last_of('/') + 1);
   const bool jsonl = path.size() > 6 && path.substr(path.size() - 6) == ".jsonl";
-  try {
-    if (!jsonl) return classify_report_input(name, nlohmann::json::parse(file));
-    nlohmann::json records = nlohmann::json::array();
-    std::string line;
-    for (int line_no = 1; std::getline(file, line); ++line_no) {
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      try {
-        records.push_back(nlohmann::json::parse(line));
-      } catch (const nlohmann::json::parse_error& e) {
-        throw InputError("report input", fmt::format("{} line {}", path, line_no),
-                         fmt::format("malformed JSON: {}", e.what()));
-      }
+  if (!jsonl) return classify_report_input(name, read_json_file(path, "report input"));
+  std::ifstream file(path);
+  if (!file) throw InputError("report input", path, "the file cannot be opened");
+  nlohmann::json records = nlohmann::json::array();
+  std::string line;
+  for (int line_no = 1; std::getline(file, line); ++line_no) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      records.push_back(nlohmann::json::parse(line));
+    } catch (const nlohmann::json::parse_error& e) {
+      throw InputError("report input", fmt::format("{} line {}", path, line_no),
+                       fmt::format("malformed JSON: {}", e.what()));
     }
-    return classify_report_input(name, std::move(records));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw InputError("report input", path, fmt::format("malformed JSON: {}", e.what()));
   }
+  return classify_report_input(name, std::move(records));
 }
 
 std::string render_report(const std::vector<ReportInput>& inputs, const ReportOptions& options) {

@@ -11,6 +11,16 @@
 
 namespace epscope {
 
+int ExpertPlacement::period(int num_ranks) const {
+  // rank_for(e, s) depends on s only through s % replicas(e).size(): the lcm of those sizes.
+  std::int64_t l = 1;
+  for (const auto& r : replicas_) {
+    l = std::lcm(l, static_cast<std::int64_t>(r.size()));
+    if (l >= num_ranks) return num_ranks;
+  }
+  return static_cast<int>(l);
+}
+
 ExpertPlacement::ExpertPlacement(const MoeShape& moe, int num_ranks) {
   if (!moe.replicas.empty()) {
     replicas_ = moe.replicas;
@@ -18,11 +28,23 @@ ExpertPlacement::ExpertPlacement(const MoeShape& moe, int num_ranks) {
       redundant_ = redundant_ || r.size() > 1;
     return;
   }
-  EPSCOPE_ASSERT(num_ranks > 0 && moe.num_experts % num_ranks == 0);
-  const int per_rank = moe.num_experts / num_ranks;
+  // Contiguous: E / R experts per rank; with fewer experts than ranks, each expert is replicated
+  // on R / E consecutive ranks (one slot per rank). docs/model.md §3.2.
+  EPSCOPE_ASSERT(num_ranks > 0 &&
+                 (moe.num_experts % num_ranks == 0 || num_ranks % moe.num_experts == 0));
   replicas_.resize(static_cast<std::size_t>(moe.num_experts));
-  for (int e = 0; e < moe.num_experts; ++e)
-    replicas_[static_cast<std::size_t>(e)] = {e / per_rank};
+  if (moe.num_experts >= num_ranks) {
+    const int per_rank = moe.num_experts / num_ranks;
+    for (int e = 0; e < moe.num_experts; ++e)
+      replicas_[static_cast<std::size_t>(e)] = {e / per_rank};
+    return;
+  }
+  const int copies = num_ranks / moe.num_experts;
+  for (int e = 0; e < moe.num_experts; ++e) {
+    for (int c = 0; c < copies; ++c)
+      replicas_[static_cast<std::size_t>(e)].push_back(e * copies + c);
+  }
+  redundant_ = copies > 1;
 }
 
 // docs/model.md §3.1: uniform 1/E; lognormal exp(sigma * z_e), z_e ~ N(0,1) seeded; zipf (e+1)^-s.
@@ -59,6 +81,13 @@ void draw_distinct(detail::Rng& rng, const std::vector<double>& cum, int count, 
   const int n = static_cast<int>(cum.size());
   out.clear();
   auto taken = [&](int i) { return std::find(out.begin(), out.end(), i) != out.end(); };
+  if (uniform) {  // the common case: plain rejection of repeats
+    while (static_cast<int>(out.size()) < count) {
+      const int i = static_cast<int>(rng.below(static_cast<std::uint32_t>(n)));
+      if (!taken(i)) out.push_back(i);
+    }
+    return;
+  }
   while (static_cast<int>(out.size()) < count) {
     int pick = -1;
     for (int attempt = 0; attempt < 64 && pick < 0; ++attempt) {
@@ -157,6 +186,7 @@ RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk
   const Cluster& cl = scenario.cluster;
   const int n = scenario.num_ranks();
   const int k = scenario.moe.topk;
+  const int num_experts = scenario.moe.num_experts;
   const ExpertPlacement placement(scenario.moe, n);
   RoutingCounts c;
   c.num_ranks = n;
@@ -165,30 +195,55 @@ RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk
   c.copies.assign(nn * nn, 0.0);
   c.token_ranks.assign(nn * nn, 0.0);
   c.token_domains.assign(nn * static_cast<std::size_t>(c.num_domains), 0.0);
-  c.expert_load.assign(static_cast<std::size_t>(scenario.moe.num_experts), 0.0);
+  c.expert_load.assign(static_cast<std::size_t>(num_experts), 0.0);
   EPSCOPE_ASSERT(static_cast<int>(topk.size()) == n);
-  std::vector<int> ranks_hit, domains_hit;
+  // Per source: the rank and domain serving each expert (a flat table, rebuilt only when the
+  // replica choice changes), and a stamp per rank/domain so that dedup is O(1) per pick.
+  const int period = placement.period(n);
+  const bool cached = period <= 64;  // one table per residue s % period, else rebuilt per source
+  const auto ne = static_cast<std::size_t>(num_experts);
+  std::vector<int> dest_rank(ne * static_cast<std::size_t>(cached ? period : 1));
+  std::vector<int> dest_domain(dest_rank.size());
+  auto fill_table = [&](int s, std::size_t slot) {
+    for (int e = 0; e < num_experts; ++e) {
+      const int d = placement.rank_for(e, s);
+      dest_rank[slot * ne + static_cast<std::size_t>(e)] = d;
+      dest_domain[slot * ne + static_cast<std::size_t>(e)] = cl.domain_of(d);
+    }
+  };
+  for (int p = 0; cached && p < period; ++p)
+    fill_table(p, static_cast<std::size_t>(p));
+  std::vector<std::int64_t> rank_stamp(nn, -1);
+  std::vector<std::int64_t> domain_stamp(static_cast<std::size_t>(c.num_domains), -1);
+  std::int64_t stamp = 0;
   for (int s = 0; s < n; ++s) {
+    std::size_t slot = 0;
+    if (cached) {
+      slot = static_cast<std::size_t>(s % period);
+    } else {
+      fill_table(s, 0);
+    }
+    const int* to_rank = &dest_rank[slot * ne];
+    const int* to_domain = &dest_domain[slot * ne];
     const RankTopk& rt = topk[static_cast<std::size_t>(s)];
     double* copies = &c.copies[static_cast<std::size_t>(s) * nn];
     double* token_ranks = &c.token_ranks[static_cast<std::size_t>(s) * nn];
     double* token_domains = &c.token_domains[static_cast<std::size_t>(s) * c.num_domains];
-    for (std::int64_t t = 0; t < rt.num_tokens; ++t) {
-      ranks_hit.clear();
-      domains_hit.clear();
+    const std::int32_t* idx = rt.expert_idx.data();
+    for (std::int64_t t = 0; t < rt.num_tokens; ++t, ++stamp) {
       for (int j = 0; j < k; ++j) {
-        const int e = rt.expert_idx[static_cast<std::size_t>(t * k + j)];
+        const int e = idx[t * k + j];
         if (e < 0) continue;
-        const int d = placement.rank_for(e, s);
+        const auto d = static_cast<std::size_t>(to_rank[e]);
+        const auto dom = static_cast<std::size_t>(to_domain[e]);
         copies[d] += 1;
         c.expert_load[static_cast<std::size_t>(e)] += 1;
-        if (std::find(ranks_hit.begin(), ranks_hit.end(), d) == ranks_hit.end()) {
-          ranks_hit.push_back(d);
+        if (rank_stamp[d] != stamp) {
+          rank_stamp[d] = stamp;
           token_ranks[d] += 1;
         }
-        const int dom = cl.domain_of(d);
-        if (std::find(domains_hit.begin(), domains_hit.end(), dom) == domains_hit.end()) {
-          domains_hit.push_back(dom);
+        if (domain_stamp[dom] != stamp) {
+          domain_stamp[dom] = stamp;
           token_domains[dom] += 1;
         }
       }
@@ -333,36 +388,48 @@ RoutingCounts expected_routing(const Scenario& scenario) {
   c.expert_load.assign(static_cast<std::size_t>(num_experts), 0.0);
 
   // Per-token expectations for one source: copies to each rank, P(hit rank), P(hit domain).
-  std::vector<double> copies_per_token(nn), hit_rank(nn), hit_domain(nd);
+  // Sources s and s + period see the same replicas, so each profile is computed once.
+  struct Profile {
+    std::vector<double> copies, hit_rank, hit_domain;
+  };
   std::vector<ExpertSet> rank_sets, domain_sets;
-  auto per_source = [&](int s) {
-    std::fill(copies_per_token.begin(), copies_per_token.end(), 0.0);
+  auto make_profile = [&](int s) {
+    Profile pr{std::vector<double>(nn, 0.0), std::vector<double>(nn, 0.0),
+               std::vector<double>(nd, 0.0)};
     rank_sets.assign(nn, miss.empty_set());
     domain_sets.assign(nd, miss.empty_set());
     for (int e = 0; e < num_experts; ++e) {
       const int d = placement.rank_for(e, s);
-      copies_per_token[static_cast<std::size_t>(d)] += q[static_cast<std::size_t>(e)];
+      pr.copies[static_cast<std::size_t>(d)] += q[static_cast<std::size_t>(e)];
       miss.add(rank_sets[static_cast<std::size_t>(d)], e);
       miss.add(domain_sets[static_cast<std::size_t>(cl.domain_of(d))], e);
     }
-    for (std::size_t d = 0; d < nn; ++d)
-      hit_rank[d] = 1 - miss(rank_sets[d]);
-    for (std::size_t dom = 0; dom < nd; ++dom)
-      hit_domain[dom] = 1 - miss(domain_sets[dom]);
+    for (std::size_t d = 0; d < nn; ++d) {
+      if (rank_sets[d].hits > 0) pr.hit_rank[d] = 1 - miss(rank_sets[d]);
+    }
+    for (std::size_t dom = 0; dom < nd; ++dom) {
+      if (domain_sets[dom].hits > 0) pr.hit_domain[dom] = 1 - miss(domain_sets[dom]);
+    }
+    return pr;
   };
-  // Without redundancy every source sees the same placement: compute once.
-  if (!placement.has_redundancy()) per_source(0);
+  const int period = placement.period(n);
+  const bool cached = period <= 64;
+  std::vector<Profile> profiles;
+  for (int p = 0; cached && p < period; ++p)
+    profiles.push_back(make_profile(p));
+  Profile uncached;
   for (int s = 0; s < n; ++s) {
-    if (placement.has_redundancy()) per_source(s);
+    if (!cached) uncached = make_profile(s);
+    const Profile& pr = cached ? profiles[static_cast<std::size_t>(s % period)] : uncached;
     const auto tokens = static_cast<double>(scenario.tokens_per_rank[static_cast<std::size_t>(s)]);
     double* copies = &c.copies[static_cast<std::size_t>(s) * nn];
     double* token_ranks = &c.token_ranks[static_cast<std::size_t>(s) * nn];
     for (std::size_t d = 0; d < nn; ++d) {
-      copies[d] = tokens * copies_per_token[d];
-      token_ranks[d] = tokens * hit_rank[d];
+      copies[d] = tokens * pr.copies[d];
+      token_ranks[d] = tokens * pr.hit_rank[d];
     }
     for (std::size_t dom = 0; dom < nd; ++dom) {
-      c.token_domains[static_cast<std::size_t>(s) * nd + dom] = tokens * hit_domain[dom];
+      c.token_domains[static_cast<std::size_t>(s) * nd + dom] = tokens * pr.hit_domain[dom];
     }
   }
   const auto total = static_cast<double>(scenario.total_tokens());
