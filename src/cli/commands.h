@@ -13,5 +13,9 @@ CLI::App* register_plan(CLI::App& app);
 CLI::App* register_simulate(CLI::App& app);
 /// Registers `epscope bench` (src/cli/bench.cpp).
 CLI::App* register_bench(CLI::App& app);
+/// Registers `epscope sweep` (src/cli/sweep.cpp).
+CLI::App* register_sweep(CLI::App& app);
+/// Registers `epscope report` (src/cli/report.cpp).
+CLI::App* register_report(CLI::App& app);
 
 }  // namespace epscope::cli

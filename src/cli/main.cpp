@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   epscope::cli::register_plan(app);
   epscope::cli::register_simulate(app);
   epscope::cli::register_bench(app);
+  epscope::cli::register_sweep(app);
+  epscope::cli::register_report(app);
   try {
     // `epscope` alone runs the main job: estimate on the built-in default scenario.
     if (argc == 1) {

@@ -8,15 +8,18 @@
 namespace epscope::cli {
 
 void write_json(const std::string& path, const nlohmann::json& j) {
-  const std::string text = j.dump(2) + "\n";
+  write_text(path, j.dump(2) + "\n", "json");
+}
+
+void write_text(const std::string& path, const std::string& text, const std::string& flag) {
   if (path == "-") {
     std::cout << text;
     return;
   }
   std::ofstream out(path);
-  if (!out) throw InputError("json", path, "the output file cannot be created");
+  if (!out) throw InputError(flag, path, "the output file cannot be created");
   out << text;
-  if (!out) throw InputError("json", path, "writing the output file failed");
+  if (!out) throw InputError(flag, path, "writing the output file failed");
 }
 
 }  // namespace epscope::cli

@@ -17,8 +17,9 @@
 namespace epscope {
 namespace {
 
-/// Tables that other parts of epscope read from the same file (flowsim's fabric, plan's model).
-const std::set<std::string> kForeignTables = {"fabric", "plan", "model"};
+/// Tables that other parts of epscope read from the same file (flowsim's fabric, plan's model,
+/// sweep's grid).
+const std::set<std::string> kForeignTables = {"fabric", "plan", "model", "sweep"};
 
 toml::table parse(const std::string& path) {
   try {
@@ -218,7 +219,11 @@ void apply_scenario_file(const std::string& path, Scenario& s) {
 
 std::vector<std::vector<int>> read_expert_map(const std::string& path, int num_experts,
                                               int num_ranks) {
-  const nlohmann::json j = read_json_file(path, "expert-map");
+  return expert_map_from_json(read_json_file(path, "expert-map"), num_experts, num_ranks, path);
+}
+
+std::vector<std::vector<int>> expert_map_from_json(const nlohmann::json& j, int num_experts,
+                                                   int num_ranks, const std::string& path) {
   std::vector<std::vector<int>> replicas(static_cast<std::size_t>(num_experts));
   auto check_int = [&](const nlohmann::json& v, int lo, int hi, const std::string& what) {
     if (!v.is_number_integer() || v.get<long long>() < lo || v.get<long long>() > hi) {
