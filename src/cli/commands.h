@@ -7,5 +7,7 @@ namespace epscope::cli {
 
 /// Registers `epscope estimate`. Returns the subcommand.
 CLI::App* register_estimate(CLI::App& app);
+/// Registers `epscope calibrate`.
+CLI::App* register_calibrate(CLI::App& app);
 
 }  // namespace epscope::cli

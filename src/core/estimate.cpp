@@ -381,7 +381,14 @@ EstimateResult estimate(const Scenario& scenario, const Traffic& traffic,
   if (scenario.mode == KernelMode::kAllToAll) dispatch_fixed += params.count_exchange_us;
   result.dispatch = PhaseModel(scenario, traffic.dispatch, params, dispatch_fixed)
                         .run(starts, traffic.routing, true);
-  result.combine = PhaseModel(scenario, traffic.combine, params, params.combine_fixed_us)
+  // Combine moves data with other kernels than dispatch (reduction, other queues): its effective
+  // rates may differ by one factor (docs/model.md §6, fitted by `calibrate`).
+  ModelParams combine_params = params;
+  for (double ModelParams::*rate :
+       {&ModelParams::nvlink_tx_gbps, &ModelParams::nvlink_rx_gbps, &ModelParams::nic_tx_gbps,
+        &ModelParams::nic_rx_gbps, &ModelParams::local_gbps})
+    combine_params.*rate *= params.combine_rate_factor;
+  result.combine = PhaseModel(scenario, traffic.combine, combine_params, params.combine_fixed_us)
                        .run(combine_starts(scenario, result.dispatch), traffic.routing, false);
   summarize(scenario, traffic, result);
   return result;
