@@ -44,6 +44,13 @@ struct Cluster {
   int domain_of(int rank) const { return rank / nvlink_domain_size; }
   int num_domains() const { return (num_ranks() + nvlink_domain_size - 1) / nvlink_domain_size; }
   double rank_nic_gbps() const { return nic_gbps * nics_per_gpu; }
+  /// Changes the node size. A one-node NVLink domain follows it; a multi-node domain (NVL72)
+  /// stays when it still holds whole nodes.
+  void set_gpus_per_node(int gpus) {
+    const bool one_node_domain = nvlink_domain_size <= gpus_per_node;
+    gpus_per_node = gpus;
+    if (one_node_domain || gpus <= 0 || nvlink_domain_size % gpus != 0) nvlink_domain_size = gpus;
+  }
   /// Throws InputError naming the first bad field.
   void validate() const;
 };

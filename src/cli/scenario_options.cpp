@@ -116,13 +116,7 @@ Scenario build_scenario(const ScenarioOptions& o) {
   Cluster& c = s.cluster;
   const int ranks_before = s.num_ranks();
   if (o.given("--nodes")) c.num_nodes = o.nodes;
-  if (o.given("--gpus-per-node")) {
-    // A one-node NVLink domain follows the node size; a multi-node domain (NVL72) stays.
-    const bool one_node_domain = c.nvlink_domain_size <= c.gpus_per_node;
-    c.gpus_per_node = o.gpus_per_node;
-    if (one_node_domain || c.nvlink_domain_size % c.gpus_per_node != 0)
-      c.nvlink_domain_size = c.gpus_per_node;
-  }
+  if (o.given("--gpus-per-node")) c.set_gpus_per_node(o.gpus_per_node);
   if (o.given("--nvlink-domain")) c.nvlink_domain_size = o.nvlink_domain;
   if (o.given("--nvlink-gbps")) c.nvlink_gbps = o.nvlink_gbps;
   if (o.given("--nic-gbps")) c.nic_gbps = o.nic_gbps;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -144,6 +145,11 @@ std::string scenario_file_preset(const std::string& path) {
 
 void apply_scenario_file(const std::string& path, Scenario& s) {
   const toml::table root = parse(path);
+  // Paths inside the file are relative to the file's own folder.
+  const auto relative_to_file = [&](const std::string& p) {
+    const std::filesystem::path fp(p);
+    return fp.is_absolute() ? p : (std::filesystem::path(path).parent_path() / fp).string();
+  };
   Reader top(path, root, "");
   top.text("preset", [](const std::string&) {});  // applied by the caller, before this
   top.text("mode", [&](const std::string& v) { s.mode = parse_kernel_mode(v); });
@@ -151,6 +157,7 @@ void apply_scenario_file(const std::string& path, Scenario& s) {
     const std::uint64_t seed = s.routing.seed;
     s.routing = parse_routing(v);
     s.routing.seed = seed;
+    if (!s.routing.file.empty()) s.routing.file = relative_to_file(s.routing.file);
   });
   top.with("seed", [&](const toml::node& n) {
     const auto v = n.value<std::int64_t>();
@@ -163,7 +170,9 @@ void apply_scenario_file(const std::string& path, Scenario& s) {
   if (const toml::table* t = subtable(path, root, "cluster")) {
     Reader r(path, *t, "cluster");
     r.integer("nodes", s.cluster.num_nodes);
-    r.integer("gpus_per_node", s.cluster.gpus_per_node);
+    int gpus_per_node = s.cluster.gpus_per_node;
+    r.integer("gpus_per_node", gpus_per_node);
+    if (gpus_per_node != s.cluster.gpus_per_node) s.cluster.set_gpus_per_node(gpus_per_node);
     r.integer("nvlink_domain", s.cluster.nvlink_domain_size);
     r.real("nvlink_gbps", s.cluster.nvlink_gbps);
     r.real("nic_gbps", s.cluster.nic_gbps);
@@ -189,7 +198,8 @@ void apply_scenario_file(const std::string& path, Scenario& s) {
     r.text("combine_dtype",
            [&](const std::string& v) { s.moe.combine_dtype = parse_combine_dtype(v); });
     r.text("expert_map", [&](const std::string& v) {
-      s.moe.replicas = read_expert_map(v, s.moe.num_experts, s.cluster.num_ranks());
+      s.moe.replicas =
+          read_expert_map(relative_to_file(v), s.moe.num_experts, s.cluster.num_ranks());
     });
     r.reject_unknown();
   }

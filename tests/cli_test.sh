@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Command-line behaviour of `epscope estimate`: exit codes, one-line errors, JSON fields.
+set -u
+bin=$1
+data=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+
+expect_error() {  # expect_error <field substring> <args...>
+  local want=$1
+  shift
+  "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$tmp/err")
+  if [ "$rc" -ne 2 ] || ! grep -q -- "$want" "$tmp/err" || [ "$lines" -ne 1 ]; then
+    echo "FAIL: epscope $* -> rc=$rc, stderr:"
+    cat "$tmp/err"
+    fail=1
+  fi
+}
+
+expect_error "preset: 'h900'" estimate --preset h900
+expect_error "tokens: '100x15'" estimate --tokens 100x15
+expect_error "tokens: '2000 on rank 0'" estimate --tokens 2000
+expect_error "tokens: '-3'" estimate --tokens -3
+expect_error "hidden: '0'" estimate --hidden 0
+expect_error "nodes" estimate --nodes 1000000
+expect_error "mode: 'fast'" estimate --mode fast
+expect_error "nvlink: 'maybe'" estimate --nvlink maybe
+expect_error "routing" estimate --routing zipf:x
+expect_error "scenario file" estimate "$tmp/missing.toml"
+printf 'mode = \n' >"$tmp/bad.toml"
+expect_error "malformed TOML" estimate "$tmp/bad.toml"
+printf '{"params": {"nic_tx_gbps": -1}}' >"$tmp/calib.json"
+expect_error "calibration" estimate --tokens 64 --calibration "$tmp/calib.json"
+
+# The built-in default prints the ratio and the bottleneck, and `epscope` alone runs it.
+"$bin" >"$tmp/default.txt" 2>&1 || { echo "FAIL: epscope with no arguments"; fail=1; }
+grep -q "unbalanced / balanced = 1\.[67]" "$tmp/default.txt" || { echo "FAIL: no ratio"; fail=1; }
+grep -q "sender NIC of rank 0: 2880 copies, 21.3 MB at 50 GB/s" "$tmp/default.txt" || { echo "FAIL: no bottleneck"; fail=1; }
+
+# JSON has the documented fields.
+"$bin" estimate --tokens 384x8,64x8 --nvlink off --compare-balanced --json "$tmp/r.json" >/dev/null || fail=1
+for key in '"dispatch_us"' '"combine_us"' '"total_us"' '"ranks"' '"balanced"' '"ratio"' '"wait_us"' '"send_bytes"' '"recv_bytes"' '"bottleneck"' '"tokens"'; do
+  grep -q "$key" "$tmp/r.json" || { echo "FAIL: JSON lacks $key"; fail=1; }
+done
+# A scenario file from the test data works and flags override it.
+"$bin" estimate "$data/golden_ll.toml" --json "$tmp/g.json" >/dev/null || { echo "FAIL: golden file"; fail=1; }
+grep -q '"total_us": 15.212' "$tmp/g.json" || { echo "FAIL: golden total"; fail=1; }
+exit $fail

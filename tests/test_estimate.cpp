@@ -1,0 +1,163 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "epscope/estimate.h"
+#include "test_helpers.h"
+
+namespace epscope {
+namespace {
+
+using test::tiny_scenario;
+
+// Hand computation for tiny_scenario() (see test_helpers.h and test_traffic.cpp for traffic):
+// Dispatch, 148 B per copy. Sender busy: rank 0 max(RDMA 148/1000, NVLink 148/2000) = 0.148;
+// rank 1 RDMA 444/1000 = 0.444; rank 3 RDMA 0.148. Every rank receives from rank 1 or is rank 1,
+// so all finish at 0.444 + launch 5 + RDMA latency 2 = 7.444 us.
+// Combine (sync) starts at 7.444, 256 B per row. Rank 1 receives 3 RDMA rows: 768/1000 = 0.768,
+// its own receiver NIC binds: 7.444 + 0.768 + 7 = 15.212. Ranks 0, 2, 3: the slowest sender to
+// them is rank 2 or 3 with 2 RDMA rows = 0.512: 7.444 + 0.512 + 7 = 14.956.
+TEST(Estimate, GoldenTinyLowLatency) {
+  const Scenario s = tiny_scenario();
+  const EstimateResult r = estimate(s);
+  for (int rank = 0; rank < 4; ++rank)
+    EXPECT_NEAR(r.dispatch.ranks[rank].finish_us, 7.444, 1e-9) << rank;
+  EXPECT_NEAR(r.dispatch_us, 7.444, 1e-9);
+  EXPECT_EQ(r.dispatch.bottleneck.resource, Resource::kNicTx);
+  EXPECT_EQ(r.dispatch.bottleneck.owner, 1);
+  EXPECT_NEAR(r.combine.ranks[1].finish_us, 15.212, 1e-9);
+  EXPECT_EQ(r.combine.ranks[1].bottleneck.resource, Resource::kNicRx);
+  EXPECT_NEAR(r.combine.ranks[0].finish_us, 14.956, 1e-9);
+  EXPECT_NEAR(r.total_us, 15.212, 1e-9);
+  EXPECT_NEAR(r.combine_us, 15.212 - 7.444, 1e-9);
+  // Rank 2 sends nothing and receives 2 RDMA copies (0.296 us of transfer); the rest of the
+  // 0.444 us before the fixed part is waiting for rank 1: 0.148 us.
+  EXPECT_NEAR(r.ranks[2].dispatch_us, 7.444, 1e-9);
+  EXPECT_NEAR(r.dispatch.ranks[2].transfer_us, 0.296, 1e-9);
+  EXPECT_NEAR(r.dispatch.ranks[2].wait_us, 0.148, 1e-9);
+}
+
+// Back to back: each rank starts combine at its own dispatch finish; all are 7.444 here, so
+// the result equals the synced one. A start offset of 10 us on rank 2 delays everyone's dispatch
+// (implicit barrier): finish = 10 + 5 + 2 = 17 for all, since nobody waits on rank 2's data
+// longer than on its signal.
+TEST(Estimate, GoldenTinyOffsetsAndBarrier) {
+  Scenario s = tiny_scenario();
+  s.start_offset_us = {0, 0, 10, 0};
+  const EstimateResult r = estimate(s);
+  for (int rank = 0; rank < 4; ++rank)
+    EXPECT_NEAR(r.dispatch.ranks[rank].finish_us, 17.0, 1e-9);
+  EXPECT_EQ(r.dispatch.ranks[0].bottleneck.resource, Resource::kLateStart);
+  EXPECT_EQ(r.dispatch.ranks[0].bottleneck.owner, 2);
+  EXPECT_NEAR(r.ranks[2].dispatch_us, 7.0, 1e-9);   // rank 2's own timer starts at 10
+  EXPECT_NEAR(r.ranks[0].dispatch_us, 17.0, 1e-9);  // rank 0 waited for rank 2
+  s.start_offset_us.clear();
+  s.back_to_back = true;
+  EXPECT_NEAR(estimate(s).total_us, 15.212, 1e-9);
+}
+
+// HT golden (test_traffic.cpp): records of 160 B. Dispatch senders: ranks 0 and 1 RDMA 160 B =
+// 0.16 us; rank 3 NVLink 160 B / 2000 = 0.08; all ranks hear RDMA peers: +2 +5.
+TEST(Estimate, GoldenTinyHighThroughput) {
+  Scenario s = tiny_scenario(KernelMode::kHighThroughput);
+  s.moe.num_experts = 8;
+  s.routing.file = test::data_path("golden_ht_topk.json");
+  s.tokens_per_rank = {1, 1, 0, 0};
+  const EstimateResult r = estimate(s);
+  EXPECT_NEAR(r.dispatch_us, 0.16 + 5 + 2, 1e-9);
+}
+
+TEST(Estimate, DefaultScenarioReproducesTheMaintainersRatio) {
+  const Comparison c =
+      compare_balanced(default_scenario(), ModelParams::from_cluster(default_scenario().cluster));
+  // Measured on H800 2x8 pure RDMA: 947 / 573 = 1.65.
+  EXPECT_GE(c.ratio, 1.57);
+  EXPECT_LE(c.ratio, 1.73);
+  // Dispatch is bound by a node-1 sender NIC: 384 * 8 * 15/16 = 2880 copies.
+  EXPECT_EQ(c.unbalanced.dispatch.bottleneck.resource, Resource::kNicTx);
+  EXPECT_LT(c.unbalanced.dispatch.bottleneck.owner, 8);
+  EXPECT_NEAR(c.unbalanced.dispatch.bottleneck.msgs, 2880, 1e-9);
+  EXPECT_NE(c.unbalanced.dispatch.bottleneck.reason.find("2880 copies, 21.3 MB at 50 GB/s"),
+            std::string::npos);
+  // The receive-only count: a node-2 rank receives 220 vs 210 token-copies (x top-k 8).
+  const auto rdma = static_cast<std::size_t>(LinkClass::kRdma);
+  EXPECT_NEAR(c.unbalanced.ranks[12].dispatch_recv.msgs[rdma], 220 * 8, 1e-9);
+  EXPECT_NEAR(c.balanced.ranks[12].dispatch_recv.msgs[rdma], 210 * 8, 1e-9);
+}
+
+TEST(Estimate, NvlinkOnRdmaReceiveIs192Vs112Tokens) {
+  Scenario s = default_scenario();
+  s.cluster.nvlink_enabled = true;
+  const Comparison c = compare_balanced(s, ModelParams::from_cluster(s.cluster));
+  const auto rdma = static_cast<std::size_t>(LinkClass::kRdma);
+  EXPECT_NEAR(c.unbalanced.ranks[12].dispatch_recv.msgs[rdma], 192 * 8, 1e-9);
+  EXPECT_NEAR(c.balanced.ranks[12].dispatch_recv.msgs[rdma], 112 * 8, 1e-9);
+}
+
+TEST(Estimate, BalancedScenarioHasRatioOneAndSymmetricRanks) {
+  for (KernelMode mode :
+       {KernelMode::kLowLatency, KernelMode::kHighThroughput, KernelMode::kAllToAll}) {
+    Scenario s = default_scenario();
+    s.cluster.nvlink_enabled = true;
+    s.mode = mode;
+    s.tokens_per_rank.assign(16, 200);
+    const Comparison c = compare_balanced(s, ModelParams::from_cluster(s.cluster));
+    EXPECT_DOUBLE_EQ(c.ratio, 1.0) << to_string(mode);
+    for (const RankResult& r : c.unbalanced.ranks) {
+      EXPECT_NEAR(r.total_us, c.unbalanced.ranks[0].total_us, 1e-9) << to_string(mode);
+      EXPECT_EQ(r.send_bytes, c.unbalanced.ranks[0].send_bytes);
+    }
+  }
+}
+
+TEST(Estimate, MoreTokensOnOneRankNeverMakesTheStepFaster) {
+  Scenario s = default_scenario();
+  s.tokens_per_rank.assign(16, 64);
+  double previous = estimate(s).total_us;
+  for (std::int64_t t : {128, 256, 512, 1024}) {
+    s.tokens_per_rank[5] = t;
+    const double now = estimate(s).total_us;
+    EXPECT_GT(now, previous) << t;
+    previous = now;
+  }
+}
+
+TEST(Estimate, OversubscriptionOnlyBindsWhenSpineIsShort) {
+  Scenario s = default_scenario();
+  s.cluster.nvlink_enabled = true;
+  const double flat = estimate(s).total_us;
+  s.cluster.oversubscription = 1.0;
+  EXPECT_DOUBLE_EQ(estimate(s).total_us, flat);
+  s.cluster.oversubscription = 8.0;
+  const EstimateResult r = estimate(s);
+  EXPECT_GT(r.total_us, flat);
+  EXPECT_EQ(r.dispatch.bottleneck.resource, Resource::kLeafUplink);
+}
+
+TEST(Estimate, HotExpertQueueBindsWhenEnabled) {
+  Scenario s = default_scenario();
+  s.cluster.nvlink_enabled = true;
+  s.routing = parse_routing("expected:zipf:1.5");
+  ModelParams p = ModelParams::from_cluster(s.cluster);
+  const double without = estimate(s, p).dispatch_us;
+  p.expert_rx_gbps = 5;  // one slow queue per expert
+  const EstimateResult r = estimate(s, p);
+  EXPECT_GT(r.dispatch_us, without);
+  EXPECT_EQ(r.dispatch.bottleneck.resource, Resource::kExpertQueue);
+  EXPECT_EQ(r.dispatch.bottleneck.owner, 0);  // zipf: expert 0 is the hottest
+}
+
+TEST(Estimate, AllToAllPaysTheCountExchange) {
+  Scenario s = default_scenario();
+  s.cluster.nvlink_enabled = true;
+  s.tokens_per_rank.assign(16, 1);
+  s.mode = KernelMode::kAllToAll;
+  ModelParams p = ModelParams::from_cluster(s.cluster);
+  const double a2a = estimate(s, p).dispatch_us;
+  p.count_exchange_us = 0;
+  EXPECT_NEAR(estimate(s, p).dispatch_us,
+              a2a - ModelParams::from_cluster(s.cluster).count_exchange_us, 1e-9);
+}
+
+}  // namespace
+}  // namespace epscope
