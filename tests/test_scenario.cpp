@@ -61,7 +61,7 @@ TEST(Scenario, ValidationNamesTheField) {
   s.cluster.nic_gbps = -1;
   EXPECT_EQ(field_of(s), "nic-gbps");
   s = default_scenario();
-  s.moe.num_experts = 250;  // not a multiple of 16 ranks
+  s.moe.num_experts = 24;  // neither a multiple nor a divisor of 16 ranks
   s.moe.topk = 8;
   EXPECT_EQ(field_of(s), "experts");
   s = default_scenario();

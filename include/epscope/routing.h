@@ -25,6 +25,8 @@ class ExpertPlacement {
     return replicas_[static_cast<std::size_t>(expert)];
   }
   bool has_redundancy() const { return redundant_; }
+  /// Sources s and s + period() pick the same replicas (at most num_ranks).
+  int period(int num_ranks) const;
 
  private:
   std::vector<std::vector<int>> replicas_;

@@ -59,10 +59,12 @@ Bottleneck make(Resource r, int owner, double busy, double msgs, double bytes, d
   return b;
 }
 
-void keep_max(Bound& cur, double busy, Bottleneck b) {
+/// Keeps the larger bound; the bottleneck (and its reason text) is only built when it wins.
+template <typename MakeBottleneck>
+void keep_max(Bound& cur, double busy, MakeBottleneck&& make_bottleneck) {
   if (busy > cur.at_us || cur.what.resource == Resource::kNone) {
     cur.at_us = busy;
-    cur.what = std::move(b);
+    cur.what = make_bottleneck();
   }
 }
 
@@ -96,6 +98,29 @@ class PhaseModel {
     const auto latest = std::max_element(starts.begin(), starts.end());
     const int latest_rank = static_cast<int>(latest - starts.begin());
 
+    // For every receiver: the sender that finishes last among those sending to it, and the
+    // earliest start among them. One row-major pass per stage.
+    std::vector<int> slowest_sender(static_cast<std::size_t>(n_), -1);
+    std::vector<double> slowest_done(static_cast<std::size_t>(n_), 0.0);
+    std::vector<double> earliest_start(starts);
+    for (const auto& stage : phase_.stages) {
+      for (int s = 0; s < n_; ++s) {
+        const double start = starts[static_cast<std::size_t>(s)];
+        const double done = start + load[static_cast<std::size_t>(s)].send.at_us;
+        const Transfer* row = &stage.matrix.at(s, 0);
+        for (int r = 0; r < n_; ++r) {
+          if (row[r].bytes == 0 || r == s) continue;
+          const auto ri = static_cast<std::size_t>(r);
+          earliest_start[ri] = std::min(earliest_start[ri], start);
+          if (done > slowest_done[ri] ||
+              (slowest_sender[ri] >= 0 && done == slowest_done[ri] && s < slowest_sender[ri])) {
+            slowest_done[ri] = done;
+            slowest_sender[ri] = s;
+          }
+        }
+      }
+    }
+
     PhaseResult out;
     out.ranks.resize(static_cast<std::size_t>(n_));
     for (int r = 0; r < n_; ++r) {
@@ -105,19 +130,14 @@ class PhaseModel {
       Bound best;
       best.at_us = start + me.send.at_us;
       best.what = me.send.what;
-      double earliest_sender = start;
-      for (const auto& stage : phase_.stages) {
-        for (int s = 0; s < n_; ++s) {
-          if (s == r || stage.matrix.at(s, r).bytes == 0) continue;
-          const RankLoad& peer = load[static_cast<std::size_t>(s)];
-          const double peer_start = starts[static_cast<std::size_t>(s)];
-          earliest_sender = std::min(earliest_sender, peer_start);
-          if (peer_start + peer.send.at_us > best.at_us) {
-            best.at_us = peer_start + peer.send.at_us;
-            best.what = peer.send.at_us > 0 ? peer.send.what : late_start(s, peer_start);
-          }
-        }
+      const int peer = slowest_sender[static_cast<std::size_t>(r)];
+      if (peer >= 0 && slowest_done[static_cast<std::size_t>(r)] > best.at_us) {
+        const RankLoad& p = load[static_cast<std::size_t>(peer)];
+        best.at_us = slowest_done[static_cast<std::size_t>(r)];
+        best.what = p.send.at_us > 0 ? p.send.what
+                                     : late_start(peer, starts[static_cast<std::size_t>(peer)]);
       }
+      const double earliest_sender = earliest_start[static_cast<std::size_t>(r)];
       if (earliest_sender + me.recv.at_us > best.at_us) {
         best.at_us = earliest_sender + me.recv.at_us;
         best.what = me.recv.what;
@@ -197,45 +217,53 @@ class PhaseModel {
       return static_cast<double>(t.bytes[c]);
     };
 
-    keep_max(
-        out.send, busy_us(bytes(snd, R), p_.nic_tx_gbps),
-        link_bottleneck(Resource::kNicTx, "sender NIC", r, busy_us(bytes(snd, R), p_.nic_tx_gbps),
-                        snd.msgs[R], bytes(snd, R), p_.nic_tx_gbps, unit_));
-    keep_max(out.send, busy_us(bytes(snd, N), p_.nvlink_tx_gbps),
-             link_bottleneck(Resource::kNvlinkTx, "NVLink egress", r,
+    keep_max(out.send, busy_us(bytes(snd, R), p_.nic_tx_gbps), [&] {
+      return link_bottleneck(Resource::kNicTx, "sender NIC", r,
+                             busy_us(bytes(snd, R), p_.nic_tx_gbps), snd.msgs[R], bytes(snd, R),
+                             p_.nic_tx_gbps, unit_);
+    });
+    keep_max(out.send, busy_us(bytes(snd, N), p_.nvlink_tx_gbps), [&] {
+      return link_bottleneck(Resource::kNvlinkTx, "NVLink egress", r,
                              busy_us(bytes(snd, N), p_.nvlink_tx_gbps), snd.msgs[N], bytes(snd, N),
-                             p_.nvlink_tx_gbps, unit_));
-    keep_max(out.send, busy_us(bytes(snd, L), p_.local_gbps),
-             link_bottleneck(Resource::kLocalCopy, "local copy", r,
+                             p_.nvlink_tx_gbps, unit_);
+    });
+    keep_max(out.send, busy_us(bytes(snd, L), p_.local_gbps), [&] {
+      return link_bottleneck(Resource::kLocalCopy, "local copy", r,
                              busy_us(bytes(snd, L), p_.local_gbps), snd.msgs[L], bytes(snd, L),
-                             p_.local_gbps, unit_));
+                             p_.local_gbps, unit_);
+    });
     if (p_.per_msg_us > 0) {
       const double msgs = snd.msgs[N] + snd.msgs[R];
-      keep_max(out.send, msgs * p_.per_msg_us,
-               make(Resource::kMessageRate, r, msgs * p_.per_msg_us, msgs, 0, 0,
+      keep_max(out.send, msgs * p_.per_msg_us, [&] {
+        return make(Resource::kMessageRate, r, msgs * p_.per_msg_us, msgs, 0, 0,
                     fmt::format("message issue of rank {}: {:.0f} {} at {:.3f} us each", r, msgs,
-                                unit_, p_.per_msg_us)));
+                                unit_, p_.per_msg_us));
+      });
     }
-    keep_max(
-        out.recv, busy_us(bytes(rcv, R), p_.nic_rx_gbps),
-        link_bottleneck(Resource::kNicRx, "receiver NIC", r, busy_us(bytes(rcv, R), p_.nic_rx_gbps),
-                        rcv.msgs[R], bytes(rcv, R), p_.nic_rx_gbps, unit_));
-    keep_max(out.recv, busy_us(bytes(rcv, N), p_.nvlink_rx_gbps),
-             link_bottleneck(Resource::kNvlinkRx, "NVLink ingress", r,
+    keep_max(out.recv, busy_us(bytes(rcv, R), p_.nic_rx_gbps), [&] {
+      return link_bottleneck(Resource::kNicRx, "receiver NIC", r,
+                             busy_us(bytes(rcv, R), p_.nic_rx_gbps), rcv.msgs[R], bytes(rcv, R),
+                             p_.nic_rx_gbps, unit_);
+    });
+    keep_max(out.recv, busy_us(bytes(rcv, N), p_.nvlink_rx_gbps), [&] {
+      return link_bottleneck(Resource::kNvlinkRx, "NVLink ingress", r,
                              busy_us(bytes(rcv, N), p_.nvlink_rx_gbps), rcv.msgs[N], bytes(rcv, N),
-                             p_.nvlink_rx_gbps, unit_));
+                             p_.nvlink_rx_gbps, unit_);
+    });
     if (p_.leaf_uplink_factor < 1.0) {
       const int leaf = leaf_of(r);
       const double up = up_bytes_[static_cast<std::size_t>(leaf)];
       const double down = down_bytes_[static_cast<std::size_t>(leaf)];
-      keep_max(out.send, busy_us(up, leaf_gbps()),
-               make(Resource::kLeafUplink, leaf, busy_us(up, leaf_gbps()), 0, up, leaf_gbps(),
+      keep_max(out.send, busy_us(up, leaf_gbps()), [&] {
+        return make(Resource::kLeafUplink, leaf, busy_us(up, leaf_gbps()), 0, up, leaf_gbps(),
                     fmt::format("spine uplink of leaf {}: {} at {:g} GB/s", leaf, megabytes(up),
-                                leaf_gbps())));
-      keep_max(out.recv, busy_us(down, leaf_gbps()),
-               make(Resource::kLeafUplink, leaf, busy_us(down, leaf_gbps()), 0, down, leaf_gbps(),
+                                leaf_gbps()));
+      });
+      keep_max(out.recv, busy_us(down, leaf_gbps()), [&] {
+        return make(Resource::kLeafUplink, leaf, busy_us(down, leaf_gbps()), 0, down, leaf_gbps(),
                     fmt::format("spine downlink of leaf {}: {} at {:g} GB/s", leaf, megabytes(down),
-                                leaf_gbps())));
+                                leaf_gbps()));
+      });
     }
     // LL receive: one queue per local expert (docs/model.md §5.2); the hottest one binds.
     if (is_dispatch && p_.expert_rx_gbps > 0 && sc_.mode == KernelMode::kLowLatency) {
@@ -254,11 +282,12 @@ class PhaseModel {
       }
       const double qbytes = hottest * static_cast<double>(phase_.message_bytes);
       const double busy = busy_us(qbytes, p_.expert_rx_gbps);
-      keep_max(
-          out.recv, busy,
-          make(Resource::kExpertQueue, hottest_expert, busy, hottest, qbytes, p_.expert_rx_gbps,
-               fmt::format("receive queue of expert {} on rank {}: {:.0f} copies, {} at {:g} GB/s",
-                           hottest_expert, r, hottest, megabytes(qbytes), p_.expert_rx_gbps)));
+      keep_max(out.recv, busy, [&] {
+        return make(
+            Resource::kExpertQueue, hottest_expert, busy, hottest, qbytes, p_.expert_rx_gbps,
+            fmt::format("receive queue of expert {} on rank {}: {:.0f} copies, {} at {:g} GB/s",
+                        hottest_expert, r, hottest, megabytes(qbytes), p_.expert_rx_gbps));
+      });
     }
     // Every peer signals r (the barrier), so r hears from every class it has a peer on.
     for (int s = 0; s < n_; ++s) {

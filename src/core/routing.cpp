@@ -11,6 +11,16 @@
 
 namespace epscope {
 
+int ExpertPlacement::period(int num_ranks) const {
+  // rank_for(e, s) depends on s only through s % replicas(e).size(): the lcm of those sizes.
+  std::int64_t l = 1;
+  for (const auto& r : replicas_) {
+    l = std::lcm(l, static_cast<std::int64_t>(r.size()));
+    if (l >= num_ranks) return num_ranks;
+  }
+  return static_cast<int>(l);
+}
+
 ExpertPlacement::ExpertPlacement(const MoeShape& moe, int num_ranks) {
   if (!moe.replicas.empty()) {
     replicas_ = moe.replicas;
@@ -18,11 +28,23 @@ ExpertPlacement::ExpertPlacement(const MoeShape& moe, int num_ranks) {
       redundant_ = redundant_ || r.size() > 1;
     return;
   }
-  EPSCOPE_ASSERT(num_ranks > 0 && moe.num_experts % num_ranks == 0);
-  const int per_rank = moe.num_experts / num_ranks;
+  // Contiguous: E / R experts per rank; with fewer experts than ranks, each expert is replicated
+  // on R / E consecutive ranks (one slot per rank). docs/model.md §3.2.
+  EPSCOPE_ASSERT(num_ranks > 0 &&
+                 (moe.num_experts % num_ranks == 0 || num_ranks % moe.num_experts == 0));
   replicas_.resize(static_cast<std::size_t>(moe.num_experts));
-  for (int e = 0; e < moe.num_experts; ++e)
-    replicas_[static_cast<std::size_t>(e)] = {e / per_rank};
+  if (moe.num_experts >= num_ranks) {
+    const int per_rank = moe.num_experts / num_ranks;
+    for (int e = 0; e < moe.num_experts; ++e)
+      replicas_[static_cast<std::size_t>(e)] = {e / per_rank};
+    return;
+  }
+  const int copies = num_ranks / moe.num_experts;
+  for (int e = 0; e < moe.num_experts; ++e) {
+    for (int c = 0; c < copies; ++c)
+      replicas_[static_cast<std::size_t>(e)].push_back(e * copies + c);
+  }
+  redundant_ = copies > 1;
 }
 
 // docs/model.md §3.1: uniform 1/E; lognormal exp(sigma * z_e), z_e ~ N(0,1) seeded; zipf (e+1)^-s.
@@ -333,36 +355,48 @@ RoutingCounts expected_routing(const Scenario& scenario) {
   c.expert_load.assign(static_cast<std::size_t>(num_experts), 0.0);
 
   // Per-token expectations for one source: copies to each rank, P(hit rank), P(hit domain).
-  std::vector<double> copies_per_token(nn), hit_rank(nn), hit_domain(nd);
+  // Sources s and s + period see the same replicas, so each profile is computed once.
+  struct Profile {
+    std::vector<double> copies, hit_rank, hit_domain;
+  };
   std::vector<ExpertSet> rank_sets, domain_sets;
-  auto per_source = [&](int s) {
-    std::fill(copies_per_token.begin(), copies_per_token.end(), 0.0);
+  auto make_profile = [&](int s) {
+    Profile pr{std::vector<double>(nn, 0.0), std::vector<double>(nn, 0.0),
+               std::vector<double>(nd, 0.0)};
     rank_sets.assign(nn, miss.empty_set());
     domain_sets.assign(nd, miss.empty_set());
     for (int e = 0; e < num_experts; ++e) {
       const int d = placement.rank_for(e, s);
-      copies_per_token[static_cast<std::size_t>(d)] += q[static_cast<std::size_t>(e)];
+      pr.copies[static_cast<std::size_t>(d)] += q[static_cast<std::size_t>(e)];
       miss.add(rank_sets[static_cast<std::size_t>(d)], e);
       miss.add(domain_sets[static_cast<std::size_t>(cl.domain_of(d))], e);
     }
-    for (std::size_t d = 0; d < nn; ++d)
-      hit_rank[d] = 1 - miss(rank_sets[d]);
-    for (std::size_t dom = 0; dom < nd; ++dom)
-      hit_domain[dom] = 1 - miss(domain_sets[dom]);
+    for (std::size_t d = 0; d < nn; ++d) {
+      if (rank_sets[d].hits > 0) pr.hit_rank[d] = 1 - miss(rank_sets[d]);
+    }
+    for (std::size_t dom = 0; dom < nd; ++dom) {
+      if (domain_sets[dom].hits > 0) pr.hit_domain[dom] = 1 - miss(domain_sets[dom]);
+    }
+    return pr;
   };
-  // Without redundancy every source sees the same placement: compute once.
-  if (!placement.has_redundancy()) per_source(0);
+  const int period = placement.period(n);
+  const bool cached = period <= 64;
+  std::vector<Profile> profiles;
+  for (int p = 0; cached && p < period; ++p)
+    profiles.push_back(make_profile(p));
+  Profile uncached;
   for (int s = 0; s < n; ++s) {
-    if (placement.has_redundancy()) per_source(s);
+    if (!cached) uncached = make_profile(s);
+    const Profile& pr = cached ? profiles[static_cast<std::size_t>(s % period)] : uncached;
     const auto tokens = static_cast<double>(scenario.tokens_per_rank[static_cast<std::size_t>(s)]);
     double* copies = &c.copies[static_cast<std::size_t>(s) * nn];
     double* token_ranks = &c.token_ranks[static_cast<std::size_t>(s) * nn];
     for (std::size_t d = 0; d < nn; ++d) {
-      copies[d] = tokens * copies_per_token[d];
-      token_ranks[d] = tokens * hit_rank[d];
+      copies[d] = tokens * pr.copies[d];
+      token_ranks[d] = tokens * pr.hit_rank[d];
     }
     for (std::size_t dom = 0; dom < nd; ++dom) {
-      c.token_domains[static_cast<std::size_t>(s) * nd + dom] = tokens * hit_domain[dom];
+      c.token_domains[static_cast<std::size_t>(s) * nd + dom] = tokens * pr.hit_domain[dom];
     }
   }
   const auto total = static_cast<double>(scenario.total_tokens());

@@ -83,11 +83,12 @@ void MoeShape::validate(int num_ranks) const {
   }
   require_int("max-tokens-per-rank", max_tokens_per_rank, 1, kMaxTokensPerRank);
   if (replicas.empty()) {
-    if (num_experts % num_ranks != 0) {
-      throw InputError("experts", std::to_string(num_experts),
-                       fmt::format("contiguous placement needs a multiple of the rank count ({}); "
-                                   "change --experts or give --expert-map",
-                                   num_ranks));
+    if (num_experts % num_ranks != 0 && num_ranks % num_experts != 0) {
+      throw InputError(
+          "experts", std::to_string(num_experts),
+          fmt::format("contiguous placement needs a multiple or a divisor of the rank count ({}); "
+                      "change --experts or give --expert-map",
+                      num_ranks));
     }
     return;
   }

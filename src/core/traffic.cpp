@@ -1,6 +1,7 @@
 // Traffic per mode: docs/model.md §2 (message bytes) and §4 (who sends what to whom).
 #include "epscope/traffic.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "epscope/error.h"
@@ -38,15 +39,19 @@ void finish_phase(const Cluster& cl, PhaseTraffic& phase, std::int64_t message_b
   phase.message_bytes = message_bytes;
   phase.send.assign(static_cast<std::size_t>(n), ClassTotals{});
   phase.recv.assign(static_cast<std::size_t>(n), ClassTotals{});
+  const auto bytes_per_msg = static_cast<double>(message_bytes);
   for (auto& stage : phase.stages) {
     for (int s = 0; s < n; ++s) {
+      auto& snd = phase.send[static_cast<std::size_t>(s)];
+      const int s_domain = cl.domain_of(s);
+      Transfer* row = &stage.matrix.at(s, 0);
       for (int d = 0; d < n; ++d) {
-        Transfer& t = stage.matrix.at(s, d);
+        Transfer& t = row[d];
         if (t.num_msgs <= 0) continue;
-        t.bytes = static_cast<std::uint64_t>(
-            std::llround(t.num_msgs * static_cast<double>(message_bytes)));
-        const auto c = static_cast<std::size_t>(link_class(cl, s, d));
-        auto& snd = phase.send[static_cast<std::size_t>(s)];
+        t.bytes = static_cast<std::uint64_t>(t.num_msgs * bytes_per_msg + 0.5);  // round, >= 0
+        // link_class(), inlined for the hot loop.
+        const std::size_t c =
+            s == d ? 0 : (cl.nvlink_enabled && cl.domain_of(d) == s_domain ? 1 : 2);
         auto& rcv = phase.recv[static_cast<std::size_t>(d)];
         snd.msgs[c] += t.num_msgs;
         snd.bytes[c] += t.bytes;
@@ -63,13 +68,21 @@ PhaseTraffic direct_phase(const Cluster& cl, const std::vector<double>& rows, bo
   PhaseTraffic p;
   p.stages.push_back({"direct", TrafficMatrix(n)});
   TrafficMatrix& m = p.stages.back().matrix;
-  for (int s = 0; s < n; ++s) {
-    for (int d = 0; d < n; ++d) {
-      const double v = rows[static_cast<std::size_t>(s) * n + d];
-      if (reverse) {
-        m.at(d, s).num_msgs = v;
-      } else {
-        m.at(s, d).num_msgs = v;
+  if (!reverse) {
+    for (int s = 0; s < n; ++s) {
+      for (int d = 0; d < n; ++d)
+        m.at(s, d).num_msgs = rows[static_cast<std::size_t>(s) * n + d];
+    }
+    return p;
+  }
+  // Transpose in tiles so that both sides stay in cache.
+  constexpr int kTile = 64;
+  for (int s0 = 0; s0 < n; s0 += kTile) {
+    for (int d0 = 0; d0 < n; d0 += kTile) {
+      for (int s = s0; s < std::min(n, s0 + kTile); ++s) {
+        for (int d = d0; d < std::min(n, d0 + kTile); ++d) {
+          m.at(d, s).num_msgs = rows[static_cast<std::size_t>(s) * n + d];
+        }
       }
     }
   }
