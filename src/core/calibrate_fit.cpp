@@ -398,6 +398,16 @@ nlohmann::json to_json(const CalibrationResult& r) {
                          {"balanced", c.balanced()},
                          {"tokens_per_rank", format_token_list(c.scenario.tokens_per_rank)}};
     cj["error"] = errors_json(r, only);
+    // Every measured number of the case and its prediction, for plots (scripts/).
+    nlohmann::json obs = nlohmann::json::array();
+    for (const Observation& o : r.observations) {
+      if (o.case_idx != static_cast<int>(i)) continue;
+      obs.push_back({{"rank", o.rank},
+                     {"metric", to_string(o.metric)},
+                     {"measured_us", o.measured_us},
+                     {"predicted_us", o.predicted_us}});
+    }
+    cj["observations"] = obs;
     cases.push_back(cj);
   }
   j["cases"] = cases;
