@@ -54,6 +54,7 @@ ModelParams truth_params() {
   p.dispatch_fixed_us = 15;                   // preset: 12
   p.combine_fixed_us = 18;                    // preset: 12
   p.combine_rate_factor = 0.8;                // preset: 1
+  p.b2b_overlap_us = 2.5;                     // preset: 0
   return p;
 }
 
@@ -77,6 +78,7 @@ TEST(Fit, RecoversTheParametersThatGeneratedTheRecords) {
   EXPECT_NEAR(r.params.dispatch_fixed_us, 15, 0.2);
   EXPECT_NEAR(r.params.combine_fixed_us, 18, 0.2);
   EXPECT_NEAR(r.params.combine_rate_factor, 0.8, 0.01);
+  EXPECT_NEAR(r.params.b2b_overlap_us, 2.5, 0.2);
   const ErrorSummary e = summarize_errors(r.observations);
   EXPECT_EQ(e.count, (5 * 2 + 5 * 4) * 3);  // records x 3 metrics
   EXPECT_LT(e.p95_abs_pct, 0.5);

@@ -160,6 +160,8 @@ std::vector<FreeParam> choose_free(const Predictor::DataShape& d) {
   const bool dispatch = d.metric_used[0], combine = d.metric_used[1], b2b = d.metric_used[2];
   if (dispatch || b2b) free.push_back(time_us("dispatch_fixed_us", 10));
   if (combine || b2b) free.push_back(time_us("combine_fixed_us", 10));
+  // b2b next to sync-timed phases tells how much of combine's fixed cost hides behind dispatch.
+  if (b2b && (dispatch || combine)) free.push_back(time_us("b2b_overlap_us", 4));
   if (d.message_sizes_differ) free.push_back(time_us("per_msg_us", 0.02));
   if (dispatch && (combine || b2b) && !free.empty()) {
     free.push_back({{"combine_rate_factor"}, Scale::kInverse, 1.0, 0.2, 5.0});
@@ -342,8 +344,12 @@ CalibrationResult calibrate(std::vector<MeasuredCase> cases, const CalibrateOpti
   // Restarts from the best point with a fresh simplex: Nelder-Mead can stall on a kink.
   for (double step : {0.25, 0.1, 0.03, 0.01}) {
     if (free.empty() || budget <= 0) break;
-    const SimplexResult r = nelder_mead(loss, best.u, step, budget);
-    if (r.f < best.f) best = r;
+    SimplexResult r = nelder_mead(loss, best.u, step, budget);
+    // Back onto the bounds: outside them the loss is flat (clamped), and a restart from there
+    // would search where nothing changes.
+    for (std::size_t i = 0; i < free.size(); ++i)
+      r.u[i] = std::clamp(r.u[i], free[i].lo / free[i].unit, free[i].hi / free[i].unit);
+    if (r.f <= best.f) best = r;
   }
   result.evaluations = options.max_evaluations - budget;
   result.loss = best.f;

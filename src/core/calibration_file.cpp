@@ -24,6 +24,7 @@ const std::vector<ParamField>& calibration_fields() {
       {"count_exchange_us", &ModelParams::count_exchange_us},
       {"leaf_uplink_factor", &ModelParams::leaf_uplink_factor},
       {"combine_rate_factor", &ModelParams::combine_rate_factor},
+      {"b2b_overlap_us", &ModelParams::b2b_overlap_us},
   };
   return fields;
 }

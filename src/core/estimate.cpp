@@ -417,7 +417,11 @@ EstimateResult estimate(const Scenario& scenario, const Traffic& traffic,
        {&ModelParams::nvlink_tx_gbps, &ModelParams::nvlink_rx_gbps, &ModelParams::nic_tx_gbps,
         &ModelParams::nic_rx_gbps, &ModelParams::local_gbps})
     combine_params.*rate *= params.combine_rate_factor;
-  result.combine = PhaseModel(scenario, traffic.combine, combine_params, params.combine_fixed_us)
+  // Back to back, combine is queued behind dispatch: part of its launch hides (docs/model.md §6).
+  const double combine_fixed = scenario.back_to_back
+                                   ? std::max(0.0, params.combine_fixed_us - params.b2b_overlap_us)
+                                   : params.combine_fixed_us;
+  result.combine = PhaseModel(scenario, traffic.combine, combine_params, combine_fixed)
                        .run(combine_starts(scenario, result.dispatch), traffic.routing, false);
   summarize(scenario, traffic, result);
   return result;
