@@ -130,6 +130,11 @@ struct CalibrateOptions {
   HoldoutSpec holdout;
   double huber_delta = 0.05;  // relative error where the loss turns from squared to linear
   int max_evaluations = 3000;
+  /// Structural choices written into the calibration, not fitted (balanced records cannot tell
+  /// them apart; docs/model-calibration.md §6.2): senders share their rate over destinations,
+  /// and whether combine pulls (our kernels) or pushes (DeepEP, NCCL).
+  bool fair_share = true;
+  bool combine_pull = false;
 };
 
 /// A fitted parameter: its name (a ModelParams field) and value before and after.

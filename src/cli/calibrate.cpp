@@ -18,6 +18,7 @@ struct CalibrateCliOptions {
   std::vector<std::string> where;
   std::string holdout;
   bool skip_bad = false;
+  std::string combine_design = "push";
   std::string output_path;
 };
 
@@ -94,6 +95,7 @@ int run_calibrate(const CalibrateCliOptions& o) {
     read_records(f, where, o.skip_bad, set);
   CalibrateOptions options;
   if (!o.holdout.empty()) options.holdout = HoldoutSpec::parse(o.holdout);
+  options.combine_pull = o.combine_design == "pull";
   const CalibrationResult result = calibrate(group_cases(set.records), options);
   std::cout << report(result, set);
   nlohmann::json j = to_json(result);
@@ -123,6 +125,10 @@ CLI::App* register_calibrate(CLI::App& app) {
   cmd->add_option("--holdout", opts->holdout,
                   "Cases not fitted, to report prediction error on: a fraction (0.25) or "
                   "'balanced' (fit balanced cases, predict every imbalanced one)");
+  cmd->add_option("--combine-design", opts->combine_design,
+                  "push: a rank's combine ends when it has sent and received (DeepEP, NCCL); "
+                  "pull: when its own rows are in (epscope's kernels)")
+      ->check(CLI::IsMember({"push", "pull"}));
   cmd->add_flag("--skip-bad", opts->skip_bad, "Skip malformed lines (listed) instead of failing");
   cmd->add_option("-o,--output", opts->output_path, "Calibration JSON to write ('-' = stdout)")
       ->required();

@@ -80,7 +80,11 @@ class Predictor {
             const auto snd = static_cast<double>(p->send[r].bytes[c]);
             const auto rcv = static_cast<double>(p->recv[r].bytes[c]);
             s.link_used[c] = s.link_used[c] || snd > 0;
-            if (std::abs(snd - rcv) > 0.1 * std::max(snd, rcv)) s.directions_differ = true;
+            // Only an imbalanced case can tell send from receive rates (balanced ones differ
+            // by sampling noise alone).
+            if (!e.c->balanced() && std::abs(snd - rcv) > 0.1 * std::max(snd, rcv)) {
+              s.directions_differ = true;
+            }
           }
         }
       }
@@ -318,7 +322,9 @@ CalibrationResult calibrate(std::vector<MeasuredCase> cases, const CalibrateOpti
   for (std::size_t i = 0; i < cases.size(); ++i)
     fitted_mask[i] = !result.held_out[i];
 
-  const ModelParams initial = ModelParams::from_cluster(cases.front().scenario.cluster);
+  ModelParams initial = ModelParams::from_cluster(cases.front().scenario.cluster);
+  initial.fair_share = options.fair_share ? 1.0 : 0.0;
+  initial.combine_pull = options.combine_pull ? 1.0 : 0.0;
   const Predictor fitted_cases(cases, fitted_mask);
   std::vector<FreeParam> free = choose_free(fitted_cases.shape());
   for (FreeParam& f : free) {

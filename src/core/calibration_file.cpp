@@ -25,6 +25,8 @@ const std::vector<ParamField>& calibration_fields() {
       {"leaf_uplink_factor", &ModelParams::leaf_uplink_factor},
       {"combine_rate_factor", &ModelParams::combine_rate_factor},
       {"b2b_overlap_us", &ModelParams::b2b_overlap_us},
+      {"fair_share", &ModelParams::fair_share},
+      {"combine_pull", &ModelParams::combine_pull},
   };
   return fields;
 }

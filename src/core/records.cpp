@@ -149,6 +149,7 @@ MeasurementRecord parse_record(const json& j) {
           ? get_int(j, "max_tokens_per_rank", 1, kMaxTokensPerRank)
           : static_cast<int>(std::max<std::int64_t>(most, 1));
   s.start_offset_us = get_offsets(j, s.tokens_per_rank.size());
+  s.offsets_each_phase = true;  // every timed op starts aligned + offset (docs/measurements.md)
   // The routing the measurement used, when it says so (bench writes its sampled spec and seed,
   // which sample_topk() reproduces exactly); otherwise exact expectations.
   if (const auto it = j.find("routing"); it != j.end() && !it->is_null()) {
