@@ -17,5 +17,7 @@ CLI::App* register_bench(CLI::App& app);
 CLI::App* register_sweep(CLI::App& app);
 /// Registers `epscope report` (src/cli/report.cpp).
 CLI::App* register_report(CLI::App& app);
+/// Registers `epscope calibrate`.
+CLI::App* register_calibrate(CLI::App& app);
 
 }  // namespace epscope::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   epscope::cli::register_bench(app);
   epscope::cli::register_sweep(app);
   epscope::cli::register_report(app);
+  epscope::cli::register_calibrate(app);
   try {
     // `epscope` alone runs the main job: estimate on the built-in default scenario.
     if (argc == 1) {
