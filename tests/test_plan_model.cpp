@@ -143,7 +143,7 @@ TEST(DecodeModel, ExpectedRoutingIsLinearInEachSourcesTokens) {
   }
 }
 
-// The surrogate must order placements like the full model (docs/model-plan.md §P4).
+// The surrogate must order placements like the full model (docs/model.md §8.4).
 TEST(Surrogate, RanksCandidatesLikeTheFullModel) {
   for (bool tbo : {false, true}) {
     const DecodeModel model = test::deepseek_model("h800-cx7", 2, 8, tbo);

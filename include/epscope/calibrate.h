@@ -1,5 +1,5 @@
 // Calibration: measurement records (docs/measurements.md) in, fitted model parameters for one
-// hardware + system out (docs/model-calibration.md, folded into docs/model.md §6).
+// hardware + system out (docs/model.md §6, folded into docs/model.md §6).
 #pragma once
 
 #include <array>
@@ -131,7 +131,7 @@ struct CalibrateOptions {
   double huber_delta = 0.05;  // relative error where the loss turns from squared to linear
   int max_evaluations = 3000;
   /// Structural choices written into the calibration, not fitted (balanced records cannot tell
-  /// them apart; docs/model-calibration.md §6.2): senders share their rate over destinations,
+  /// them apart; docs/model.md §6.2): senders share their rate over destinations,
   /// and whether combine pulls (our kernels) or pushes (DeepEP, NCCL).
   bool fair_share = true;
   bool combine_pull = false;
@@ -157,7 +157,7 @@ struct CalibrationResult {
   int evaluations = 0;
 };
 
-/// Fits the model to the cases (docs/model-calibration.md). All cases must share system and gpu;
+/// Fits the model to the cases (docs/model.md §6). All cases must share system and gpu;
 /// otherwise an InputError suggests --where.
 CalibrationResult calibrate(std::vector<MeasuredCase> cases, const CalibrateOptions& options);
 

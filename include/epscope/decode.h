@@ -2,7 +2,7 @@
 // each rank's batch (tokens this step) and KV cache (context tokens). Attention is linear in KV
 // tokens and batch; dispatch and combine come from `estimate` with each rank's dispatch starting
 // when its attention ends; experts are a grouped-GEMM roofline on the tokens a rank receives.
-// Formulas: docs/model-plan.md §P1-§P4.
+// Formulas: docs/model.md §8.1-§8.4.
 #pragma once
 
 #include <cstdint>
@@ -50,8 +50,8 @@ ModelConfig deepseek_v3();
 /// missing fields keep DeepSeek-V3's values. Throws InputError for a bad file or field.
 ModelConfig load_model_config(const std::string& path);
 
-/// One GPU's memory bandwidth and dense FP8 peak. Vendor datasheet numbers (docs/model-plan.md
-/// §P1).
+/// One GPU's memory bandwidth and dense FP8 peak. Vendor datasheet numbers (docs/model.md §8
+/// §8.1).
 struct GpuSpec {
   std::string name;
   double hbm_gbps = 3350;  // GB/s
@@ -60,7 +60,7 @@ struct GpuSpec {
 /// The GPU of a cluster preset (h800-cx7 -> H800 SXM, ...). Unknown or empty preset: H800.
 GpuSpec gpu_for_preset(const std::string& cluster_preset);
 
-/// Per-layer coefficients of the step model. Times in us. docs/model-plan.md §P1.
+/// Per-layer coefficients of the step model. Times in us. docs/model.md §8.1.
 struct DecodeParams {
   double attn_fixed_us = 0;         // weight read of the attention projections + launches
   double attn_us_per_token = 0;     // projection flops per token of this step
@@ -87,8 +87,8 @@ struct AttentionSample {
   double kv_tokens = 0;
   double attention_us = 0;
 };
-/// Least-squares fit of attn_fixed_us, attn_us_per_token, attn_us_per_kv_token (docs/model-plan.md
-/// §P1); the fit replaces those three fields of `params`. Needs 3 samples that are not collinear.
+/// Least-squares fit of attn_fixed_us, attn_us_per_token, attn_us_per_kv_token (docs/model.md §8
+/// §8.1); the fit replaces those three fields of `params`. Needs 3 samples that are not collinear.
 DecodeParams fit_attention(DecodeParams params, const std::vector<AttentionSample>& samples);
 /// Reads attention samples from a CSV with header `tokens,kv_tokens,attention_us`.
 std::vector<AttentionSample> load_attention_samples(const std::string& path);
@@ -115,7 +115,7 @@ struct StepParts {
   }
 };
 
-/// Balance of one per-rank quantity. docs/model-plan.md §P5.
+/// Balance of one per-rank quantity. docs/model.md §8.5.
 struct Imbalance {
   double mean = 0;
   double max = 0;
@@ -137,7 +137,7 @@ struct StepResult {
   Imbalance kv;           // of KV tokens per rank
 };
 
-/// Per-rank keys of the surrogate (docs/model-plan.md §P4): the step-time surrogate is a function
+/// Per-rank keys of the surrogate (docs/model.md §8.4): the step-time surrogate is a function
 /// of the maximum of each key over ranks, so a placement changes it only through the ranks it
 /// touches.
 struct SurrogateKeys {
@@ -161,7 +161,7 @@ class DecodeModel {
   const ModelConfig& model() const { return model_; }
   const DecodeParams& params() const { return params_; }
 
-  /// Attention time of one layer on one rank (docs/model-plan.md §P1).
+  /// Attention time of one layer on one rank (docs/model.md §8.1).
   double attention_us(std::int64_t tokens, std::int64_t kv_tokens) const;
   /// Grouped-GEMM roofline of the routed experts of one rank receiving `copies` token copies.
   double expert_us(int rank, double copies) const;
@@ -169,13 +169,13 @@ class DecodeModel {
   double shared_expert_us(double tokens) const;
   double dense_ffn_us(double tokens) const;
 
-  /// The full model: `estimate` for dispatch and combine. docs/model-plan.md §P2-§P3.
+  /// The full model: `estimate` for dispatch and combine. docs/model.md §8.2-§8.3.
   StepResult step(const std::vector<RankLoad>& loads) const;
 
   /// Surrogate keys of one rank for a cluster total of `total_tokens` tokens this step.
   SurrogateKeys keys(int rank, std::int64_t tokens, std::int64_t kv_tokens,
                      double total_tokens) const;
-  /// Surrogate step time from the maxima of the keys over ranks. docs/model-plan.md §P4.
+  /// Surrogate step time from the maxima of the keys over ranks. docs/model.md §8.4.
   double surrogate_from_max(double max_k1, double max_k2, double max_k3, double total_tokens,
                             double mean_attention_us) const;
   /// Surrogate step time of a whole load vector (O(ranks)).
@@ -194,7 +194,7 @@ class DecodeModel {
   ModelParams comm_;
   std::vector<int> experts_on_rank_;
   RoutingCounts probe_routing_;  // expected routing with one token on every rank
-  // Surrogate coefficients, per rank (docs/model-plan.md §P4).
+  // Surrogate coefficients, per rank (docs/model.md §8.4).
   std::vector<double> dispatch_send_us_per_token_;  // per own token
   std::vector<double> combine_recv_us_per_token_;   // per own token
   std::vector<double> expert_copy_share_;           // share of all copies this rank receives

@@ -1,7 +1,7 @@
 // DP-rank placement: which decode requests go to which rank, the policies serving systems use
 // today, the epscope optimizer (online and offline), the lambda sweep between batch balance and
 // KV balance (the Pareto front), and trace replay. Step times come from decode.h.
-// docs/model-plan.md §P5-§P8.
+// docs/model.md §8.5-§8.8.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +32,7 @@ void save_snapshot(const Snapshot& snapshot, const std::string& path);  // CSV
 
 /// Synthetic snapshot: log-normal context lengths with mean `mean_context_tokens` and log-sigma
 /// `sigma`; with `num_drafts` > 0, tokens = 1 + accepted drafts (each draft accepted in order with
-/// probability `acceptance`). docs/model-plan.md §P7.
+/// probability `acceptance`). docs/model.md §8.7.
 struct SyntheticSnapshotSpec {
   int num_requests = 1024;
   double mean_context_tokens = 5000;
@@ -98,7 +98,7 @@ PolicyReport evaluate(const Snapshot& snapshot, Policy policy, const DecodeModel
                       const Capacity& capacity, const PlacementOptions& options = {});
 
 /// The lambda sweep. A point is on the front when no other point has both lower batch imbalance
-/// and lower KV imbalance ((max - mean) / mean). docs/model-plan.md §P6.
+/// and lower KV imbalance ((max - mean) / mean). docs/model.md §8.6.
 struct ParetoPoint {
   double lambda = 0;
   double batch_imbalance = 0;
@@ -129,7 +129,7 @@ struct TraceRequest {
 /// CSV with header `arrival_s,prompt_tokens,output_tokens` (or `arrival_us`).
 std::vector<TraceRequest> load_trace(const std::string& path);
 
-/// Poisson arrivals and log-normal lengths. docs/model-plan.md §P7.
+/// Poisson arrivals and log-normal lengths. docs/model.md §8.7.
 struct SyntheticTraceSpec {
   int num_requests = 4096;
   double rate_per_s = 100;
@@ -177,7 +177,7 @@ struct ReplayResult {
 /// Decode-only replay: requests arrive with their prompt already in the KV cache, are placed once
 /// by an online policy (offline ones act as their online counterparts) and stay on that rank.
 /// A rank admits a request only if its reserved KV (prompt + output of its requests) stays within
-/// capacity. docs/model-plan.md §P7.
+/// capacity. docs/model.md §8.7.
 ReplayResult replay(const std::vector<TraceRequest>& trace, Policy policy, const DecodeModel& model,
                     const Capacity& capacity, const ReplayOptions& options);
 

@@ -1,5 +1,5 @@
 // `epscope calibrate`: fit the model's parameters to measurement records. docs/cli.md,
-// docs/measurements.md (the record format), docs/model-calibration.md (the fit).
+// docs/measurements.md (the record format), docs/model.md §6(the fit).
 #include <fmt/format.h>
 #include <cmath>
 #include <iostream>

@@ -1,5 +1,5 @@
 // `epscope plan`: DP-rank placement on a decode step (snapshot) or over a trace (replay).
-// docs/model-plan.md; the findings it produces are in docs/findings.md ("Plan").
+// docs/model.md §8; the findings it produces are in docs/findings.md ("Plan").
 #include <fmt/format.h>
 #include <fstream>
 #include <iostream>

@@ -1,4 +1,4 @@
-// Records grouped into cases, the holdout split and error summaries. docs/model-calibration.md.
+// Records grouped into cases, the holdout split and error summaries. docs/model.md §6.
 #include <fmt/format.h>
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
 // The fit: robust (Huber) least squares on relative errors, minimized with a bounded, restarted
-// Nelder-Mead over the ModelParams fields the data can identify. docs/model-calibration.md.
+// Nelder-Mead over the ModelParams fields the data can identify. docs/model.md §6.
 //
 // Why Nelder-Mead and not Gauss-Newton: the model is a max over resource bounds, so it is
 // piecewise linear in (1 / rate, fixed time) and its gradient is zero along any parameter whose

@@ -1,5 +1,5 @@
 // Model configs, GPU specs, the derived per-layer coefficients and their calibration.
-// docs/model-plan.md §P1.
+// docs/model.md §8.1.
 #include <fmt/format.h>
 #include <toml++/toml.h>
 #include <array>

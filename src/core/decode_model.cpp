@@ -1,4 +1,4 @@
-// The decode-step model: full (estimate-based) and surrogate. docs/model-plan.md §P1-§P4.
+// The decode-step model: full (estimate-based) and surrogate. docs/model.md §8.1-§8.4.
 #include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
@@ -84,7 +84,7 @@ DecodeModel::DecodeModel(Scenario scenario, ModelConfig model, DecodeParams para
   scenario_.moe.num_experts = model_.num_experts;
   scenario_.moe.num_groups = model_.num_groups;
   scenario_.moe.topk_groups = model_.topk_groups;
-  scenario_.back_to_back = false;  // the plan times combine from each rank's own start (§P2)
+  scenario_.back_to_back = false;  // the plan times combine from each rank's own start (§8.2)
   scenario_.start_offset_us.clear();
   const int num_ranks = scenario_.num_ranks();
   scenario_.tokens_per_rank.assign(static_cast<std::size_t>(num_ranks), 1);
@@ -102,7 +102,7 @@ DecodeModel::DecodeModel(Scenario scenario, ModelConfig model, DecodeParams para
   derive_surrogate();
 }
 
-// docs/model-plan.md §P4: per-token send/receive costs from a probe with one token on every rank.
+// docs/model.md §8.4: per-token send/receive costs from a probe with one token on every rank.
 // Under expected routing the traffic is linear in the tokens, so the probe's per-rank bytes are
 // exact per-token coefficients.
 void DecodeModel::derive_surrogate() {
@@ -162,14 +162,14 @@ Traffic DecodeModel::traffic_for(const Scenario& sc) const {
   return compute_traffic(sc, std::move(routing));
 }
 
-// docs/model-plan.md §P1.
+// docs/model.md §8.1.
 double DecodeModel::attention_us(std::int64_t tokens, std::int64_t kv_tokens) const {
   if (tokens <= 0) return 0.0;  // an idle rank joins dispatch/combine with an empty batch
   return params_.attn_fixed_us + params_.attn_us_per_token * static_cast<double>(tokens) +
          params_.attn_us_per_kv_token * static_cast<double>(kv_tokens);
 }
 
-// docs/model-plan.md §P3: expected active experts n (1 - exp(-copies / n)), each read once.
+// docs/model.md §8.3: expected active experts n (1 - exp(-copies / n)), each read once.
 double DecodeModel::expert_us(int rank, double copies) const {
   if (copies <= 0) return params_.gemm_fixed_us;
   const double num_local = experts_on_rank_[static_cast<std::size_t>(rank)];
@@ -203,7 +203,7 @@ double DecodeModel::dense_ffn_us(double tokens) const {
   return ffn_roofline_us(model_, params_, model_.dense_ffn, tokens);
 }
 
-// docs/model-plan.md §P2 (no TBO) and §P3 (TBO), then the dense layers and the fixed part.
+// docs/model.md §8.2 (no TBO) and §8.3 (TBO), then the dense layers and the fixed part.
 StepResult DecodeModel::step(const std::vector<RankLoad>& loads) const {
   const int num_ranks = scenario_.num_ranks();
   if (static_cast<int>(loads.size()) != num_ranks) {
@@ -223,7 +223,7 @@ StepResult DecodeModel::step(const std::vector<RankLoad>& loads) const {
       max_tokens = std::max(max_tokens, sc.tokens_per_rank[r]);
     }
     // The LL receive buffer is sized by the deployment; the plan asks what a placement would cost,
-    // so it grows the buffer instead of rejecting a placement (docs/model-plan.md §P2).
+    // so it grows the buffer instead of rejecting a placement (docs/model.md §8.2).
     sc.moe.max_tokens_per_rank =
         static_cast<int>(std::max<std::int64_t>(sc.moe.max_tokens_per_rank, max_tokens));
     return sc;
@@ -251,7 +251,7 @@ StepResult DecodeModel::step(const std::vector<RankLoad>& loads) const {
       combine_start[r] = first_start + est.dispatch.ranks[r].finish_us + expert[r];
     }
     // Combine is an all-to-all barrier: the estimate times it from an aligned start, and the
-    // latest rank to start it shifts everyone's finish (docs/model-plan.md §P2).
+    // latest rank to start it shifts everyone's finish (docs/model.md §8.2).
     const double last_combine_start = *std::max_element(combine_start.begin(), combine_start.end());
     for (std::size_t r = 0; r < n; ++r) {
       const RankPhase& c = est.combine.ranks[r];
@@ -319,7 +319,7 @@ StepResult DecodeModel::step(const std::vector<RankLoad>& loads) const {
 }
 
 // The dense layers run before the first MoE layer, whose dispatch barrier aligns the ranks: the
-// step pays the slowest rank's dense layers; the others wait (docs/model-plan.md §P2).
+// step pays the slowest rank's dense layers; the others wait (docs/model.md §8.2).
 void DecodeModel::add_dense_and_other(const std::vector<RankLoad>& loads,
                                       StepResult& result) const {
   const auto n = loads.size();
@@ -359,7 +359,7 @@ void DecodeModel::add_dense_and_other(const std::vector<RankLoad>& loads,
   result.kv = imbalance(kv);
 }
 
-// ---- Surrogate (docs/model-plan.md §P4) ---------------------------------------------------------
+// ---- Surrogate (docs/model.md §8.4) ---------------------------------------------------------
 
 SurrogateKeys DecodeModel::keys(int rank, std::int64_t tokens, std::int64_t kv_tokens,
                                 double total_tokens) const {

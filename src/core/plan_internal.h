@@ -1,5 +1,5 @@
 // Online placement of one request given the ranks' current state: shared by `place` (snapshots)
-// and `replay` (traces). Internal to epscope_core. docs/model-plan.md §P5.
+// and `replay` (traces). Internal to epscope_core. docs/model.md §8.5.
 #pragma once
 
 #include <cstdint>

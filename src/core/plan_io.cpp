@@ -1,4 +1,4 @@
-// Snapshots and traces: files and synthetic generators. docs/model-plan.md §P7.
+// Snapshots and traces: files and synthetic generators. docs/model.md §8.7.
 #include <fmt/format.h>
 #include <algorithm>
 #include <cmath>

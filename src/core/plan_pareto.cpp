@@ -1,5 +1,5 @@
 // The lambda sweep between batch balance and KV balance, its Pareto front, and the SVG plot.
-// docs/model-plan.md §P6.
+// docs/model.md §8.6.
 #include <fmt/format.h>
 #include <algorithm>
 #include <cmath>

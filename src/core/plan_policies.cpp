@@ -1,6 +1,6 @@
 // Placement policies: the baselines serving systems use, the epscope optimizer (online greedy on
-// the surrogate; offline greedy + local search, checked with the full model). docs/model-plan.md
-// §P5.
+// the surrogate; offline greedy + local search, checked with the full model). docs/model.md §8
+// §8.5.
 #include <fmt/format.h>
 #include <algorithm>
 #include <array>
@@ -59,7 +59,7 @@ struct Top3 {
   }
 };
 
-/// The predicted step time (surrogate) as a function of per-rank keys. docs/model-plan.md §P4.
+/// The predicted step time (surrogate) as a function of per-rank keys. docs/model.md §8.4.
 struct StepObjective {
   const DecodeModel& model;
   double total_tokens;
@@ -71,7 +71,7 @@ struct StepObjective {
   }
 };
 
-/// lambda x (max batch / mean batch) + (1 - lambda) x (max KV / mean KV). docs/model-plan.md §P6.
+/// lambda x (max batch / mean batch) + (1 - lambda) x (max KV / mean KV). docs/model.md §8.6.
 struct BalanceObjective {
   double lambda;
   double batch_scale;
@@ -288,7 +288,7 @@ int choose_rank(Policy policy, const DecodeModel& model, const Capacity& capacit
         batch_scale = std::max(1.0, tokens / num_ranks);
         kv_scale = std::max(1.0, kv / num_ranks);
       }
-      // docs/model-plan.md §P6: lambda x batch share + (1 - lambda) x KV share, after placing.
+      // docs/model.md §8.6: lambda x batch share + (1 - lambda) x KV share, after placing.
       return argmin_fitting(state, capacity, arrival.reserve, [&](int r) {
         return lambda * static_cast<double>(load(r).tokens + arrival.tokens) / batch_scale +
                (1.0 - lambda) * static_cast<double>(load(r).kv_tokens + arrival.kv_tokens) /
@@ -413,7 +413,7 @@ std::vector<std::size_t> largest_first(const Snapshot& snapshot, Size size) {
 }
 
 /// Local search: move one request off a critical rank to one of the least loaded ranks while the
-/// (objective, spread) score improves. docs/model-plan.md §P5.
+/// (objective, spread) score improves. docs/model.md §8.5.
 template <typename Objective>
 void local_search(const Snapshot& snapshot, int num_ranks, const Objective& objective,
                   const Capacity& capacity, std::vector<int>& rank_of, int max_moves,
@@ -499,7 +499,7 @@ Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& mod
     total_tokens += static_cast<double>(q.tokens);
   std::vector<std::vector<int>> candidates;
 
-  // Greedy: the costliest requests first (attention + own dispatch send of one request, §P5).
+  // Greedy: the costliest requests first (attention + own dispatch send of one request, §8.5).
   {
     const DecodeParams& p = model.params();
     const auto order = largest_first(snapshot, [&](const Request& q) {
@@ -555,7 +555,7 @@ Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& mod
       // This baseline cannot fit the snapshot under the capacity; skip it.
     }
   }
-  // Points between batch and KV balance (docs/model-plan.md §P6): the sweet spot is often there.
+  // Points between batch and KV balance (docs/model.md §8.6): the sweet spot is often there.
   for (double lambda : {0.2, 0.4, 0.6, 0.8}) {
     Snapshot fresh = snapshot;
     for (Request& q : fresh.requests)
@@ -666,7 +666,7 @@ Placement place(const Snapshot& snapshot, Policy policy, const DecodeModel& mode
   place_in_order(snapshot, order, policy, model, capacity, options.lambda, state, total_tokens,
                  rank_of);
   if (policy == Policy::kLambda) {
-    // Greedy placement leaves the weighted maximum noisy; polish it (docs/model-plan.md §P6).
+    // Greedy placement leaves the weighted maximum noisy; polish it (docs/model.md §8.6).
     local_search(snapshot, num_ranks,
                  BalanceObjective{options.lambda, state.batch_scale, state.kv_scale}, capacity,
                  rank_of, -1, options.local_search_rounds);

@@ -1,4 +1,4 @@
-// Trace replay: decode steps one after another, arrivals placed online. docs/model-plan.md §P7.
+// Trace replay: decode steps one after another, arrivals placed online. docs/model.md §8.7.
 #include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
