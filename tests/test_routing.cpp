@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <numeric>
 
 #include "epscope/error.h"
@@ -51,6 +52,51 @@ TEST(TopkFile, RejectsBadContentWithClearErrors) {
   EXPECT_THROW(read_topk_file(data_path("golden_ll_topk.json"), 4, 2, 4, {1, 1, 0, 1}), InputError);
   EXPECT_THROW(read_topk_file(data_path("missing.json"), 4, 2, 4, {}), InputError);
   EXPECT_THROW(read_topk_file(data_path("golden_ll.toml"), 4, 2, 4, {}), InputError);  // extension
+}
+
+/// A .npy file with this header dict (padded as numpy pads it) and `body` after it.
+std::string write_npy(const std::string& name, const std::string& dict, const std::string& body) {
+  std::string header = dict;
+  while ((10 + header.size() + 1) % 64 != 0)
+    header += ' ';
+  header += '\n';
+  std::string bytes = std::string("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(header.size() & 0xff);
+  bytes += static_cast<char>(header.size() >> 8);
+  const std::string path = testing::TempDir() + name;
+  std::ofstream(path, std::ios::binary) << bytes << header << body;
+  return path;
+}
+
+// Issue 8 fuzzing (fuzz_topk_file): .npy shapes that are not whole numbers threw
+// std::invalid_argument from std::stoll (an "internal error", exit 1) instead of an InputError;
+// a shape whose product overflows int64 passed the body-size check. Both are InputErrors now.
+TEST(TopkFile, FuzzFoundNpyShapesAreInputErrors) {
+  const std::string body(64, '\0');  // 16 int32 zeros
+  for (const char* shape : {"(4, 2,\xbc"
+                            "2)",
+                            "(4, x, 2)", "(-1, 2)", "(99999999999999999999, 2)",
+                            "(4611686018427387904, 4, 2)", "(4, 4611686018427387904, 2)"}) {
+    const std::string path = write_npy(
+        "fuzz_shape.npy",
+        std::string("{'descr': '<i4', 'fortran_order': False, 'shape': ") + shape + ", }", body);
+    try {
+      read_topk_file(path, 4, 2, 4, {});
+      ADD_FAILURE() << "accepted shape " << shape;
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("routing file", 0), 0u) << e.what();
+    }
+  }
+  // The same header with a valid shape reads: the failures above are the shape's.
+  const std::string ok =
+      write_npy("ok.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (4, 2, 2), }", body);
+  EXPECT_EQ(read_topk_file(ok, 4, 2, 4, {}).at(3).num_tokens, 2);
+  // A header longer than any numpy writes is refused before the regexes run over it.
+  const std::string long_header = write_npy(
+      "long.npy",
+      "{'descr': '<i4', 'fortran_order': False, 'shape': (4, 2, 2), }" + std::string(5000, ' '),
+      body);
+  EXPECT_THROW(read_topk_file(long_header, 4, 2, 4, {}), InputError);
 }
 
 TEST(Sampling, TokensPickDistinctExpertsDeterministically) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@ namespace epscope {
 namespace {
 
 const char* const kField = "routing file";
+constexpr std::size_t kMaxNpyHeaderBytes = 4096;
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -141,6 +143,12 @@ std::vector<RankTopk> from_npy(const std::string& path, int num_ranks, int topk,
     header_at = 12;
   }
   if (header_at + header_len > data.size()) throw InputError(kField, path, "truncated .npy header");
+  // numpy writes headers of ~128 B; a bound keeps the regexes below (recursive in libstdc++)
+  // away from deep recursion on a hostile header.
+  if (header_len > kMaxNpyHeaderBytes) {
+    throw InputError(kField, fmt::format("{}: header of {} bytes", path, header_len),
+                     fmt::format("a .npy header of at most {} bytes", kMaxNpyHeaderBytes));
+  }
   const std::string header = data.substr(header_at, header_len);
   std::smatch m;
   if (!std::regex_search(header, m, std::regex("'descr':\\s*'([<|=]?)(i4|i8)'"))) {
@@ -157,15 +165,27 @@ std::vector<RankTopk> from_npy(const std::string& path, int num_ranks, int topk,
   std::stringstream dims(m[1].str());
   std::string d;
   while (std::getline(dims, d, ',')) {
-    if (d.find_first_not_of(" ") == std::string::npos) continue;
-    shape.push_back(std::stoll(d));
+    const std::size_t first = d.find_first_not_of(' ');
+    if (first == std::string::npos) continue;
+    const char* begin = d.data() + first;
+    const char* end = d.data() + d.find_last_not_of(' ') + 1;
+    std::int64_t dim = -1;
+    const auto [ptr, ec] = std::from_chars(begin, end, dim);
+    if (ec != std::errc() || ptr != end || dim < 0) {
+      throw InputError(kField, fmt::format("{}: shape ({})", path, m[1].str()),
+                       "the .npy shape must list whole numbers >= 0");
+    }
+    shape.push_back(dim);
   }
-  std::int64_t count = 1;
-  for (auto s : shape)
-    count *= s;
+  // Element count, checked against the body before anything is read; the product cannot wrap.
   const std::size_t body = header_at + header_len;
-  if (data.size() - body < static_cast<std::size_t>(count) * item) {
-    throw InputError(kField, path, "the .npy body is shorter than its shape says");
+  std::uint64_t count = 1;
+  for (auto dim : shape) {
+    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(dim), &count) ||
+        count > (data.size() - body) / item) {
+      throw InputError(kField, fmt::format("{}: shape ({})", path, m[1].str()),
+                       "the .npy body is shorter than its shape says");
+    }
   }
   auto at = [&](std::int64_t i) -> long long {
     if (item == 4) {
@@ -238,6 +258,7 @@ std::vector<RankTopk> from_npy(const std::string& path, int num_ranks, int topk,
 std::vector<RankTopk> read_topk_file(const std::string& path, int num_ranks, int topk,
                                      int num_experts,
                                      const std::vector<std::int64_t>& tokens_hint) {
+  EPSCOPE_ASSERT(tokens_hint.empty() || static_cast<int>(tokens_hint.size()) == num_ranks);
   std::vector<RankTopk> out;
   if (ends_with(path, ".npy")) {
     out = from_npy(path, num_ranks, topk, num_experts, tokens_hint);
