@@ -4,6 +4,8 @@
 // (when small enough to stay fast), and its result must be finite.
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 
 #include "epscope/error.h"
 #include "epscope/estimate.h"
@@ -13,6 +15,20 @@
 #include "fuzz_util.h"
 
 using namespace epscope;
+
+// An expert map next to the fuzzed file, so that `expert_map = "map.json"` (in the dictionary)
+// reaches the map reader: 256 slots of experts 0..255, any rank count that divides 256.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  std::string map = "{\"physical_to_logical\": [0";
+  for (int e = 1; e < 256; ++e)
+    map += "," + std::to_string(e);
+  map += "]}";
+  const std::string path = fuzz::temp_dir() + "/map.json";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr || std::fwrite(map.data(), 1, map.size(), f) != map.size()) __builtin_trap();
+  std::fclose(f);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > (1u << 16)) return 0;

@@ -6,16 +6,29 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 
 namespace epscope::fuzz {
 
-/// Writes `size` bytes to /tmp/epscope-fuzz-<pid><suffix> and returns the path. The file is
-/// rewritten on every input; its name stays the same so no temp files pile up.
+/// A folder of this process, /tmp/epscope-fuzz-<pid>/, removed at exit: relative paths inside a
+/// fuzzed file (expert maps) resolve here, where a target may put fixed companion files.
+inline const std::string& temp_dir() {
+  static const std::string dir = [] {
+    std::string d = "/tmp/epscope-fuzz-" + std::to_string(static_cast<long>(getpid()));
+    std::filesystem::create_directories(d);
+    std::atexit([] { std::filesystem::remove_all(temp_dir()); });
+    return d;
+  }();
+  return dir;
+}
+
+/// Writes `size` bytes to temp_dir()/input<suffix> and returns the path. The file is rewritten on
+/// every input; its name stays the same so no temp files pile up.
 inline std::string write_temp(const std::uint8_t* data, std::size_t size,
                               const std::string& suffix) {
-  const std::string path =
-      "/tmp/epscope-fuzz-" + std::to_string(static_cast<long>(getpid())) + suffix;
+  const std::string path = temp_dir() + "/input" + suffix;
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) __builtin_trap();
   if (size > 0 && std::fwrite(data, 1, size, f) != size) __builtin_trap();

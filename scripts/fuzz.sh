@@ -39,7 +39,9 @@ run_one() {  # run_one <target>: fuzz for $seconds from a scratch copy of the se
   rm -rf "$work"
   mkdir -p "$work" "$crashes"
   cp fuzz/corpus/"$t"/* "$work"/ 2>/dev/null || true
-  "build-fuzz/fuzz/$t" "$work" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  local dict=()
+  [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
+  "build-fuzz/fuzz/$t" "$work" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -max_len=65536 -artifact_prefix="$crashes/" -print_final_stats=1 \
     >"build-fuzz/$t.log" 2>&1
 }

@@ -185,6 +185,9 @@ void apply_scenario_file(const std::string& path, Scenario& s) {
     r.real("oversubscription", s.cluster.oversubscription);
     r.boolean("nvlink", s.cluster.nvlink_enabled);
     r.reject_unknown();
+    // The rank count must be sane (no int overflow, no zero) before the expert map and the lists
+    // below are read against it.
+    s.cluster.validate();
   }
   if (const toml::table* t = subtable(path, root, "moe")) {
     Reader r(path, *t, "moe");
@@ -218,6 +221,18 @@ void apply_scenario_file(const std::string& path, Scenario& s) {
 
 std::vector<std::vector<int>> read_expert_map(const std::string& path, int num_experts,
                                               int num_ranks) {
+  // The shape the map is read against may not be validated yet (flags and file keys apply in any
+  // order); without this a zero rank count divides by zero and a negative expert count allocates.
+  if (num_experts < 1 || num_experts > kMaxExperts) {
+    throw InputError(
+        "experts", std::to_string(num_experts),
+        fmt::format("allowed: 1..{} (the expert map is read against it)", kMaxExperts));
+  }
+  if (num_ranks < 1 || num_ranks > kMaxRanks) {
+    throw InputError(
+        "nodes", fmt::format("{} ranks", num_ranks),
+        fmt::format("allowed: 1..{} ranks (the expert map is read against it)", kMaxRanks));
+  }
   const nlohmann::json j = read_json_file(path, "expert-map");
   std::vector<std::vector<int>> replicas(static_cast<std::size_t>(num_experts));
   auto check_int = [&](const nlohmann::json& v, int lo, int hi, const std::string& what) {
