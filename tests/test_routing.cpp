@@ -68,9 +68,10 @@ std::string write_npy(const std::string& name, const std::string& dict, const st
   return path;
 }
 
-// Issue 8 fuzzing (fuzz_topk_file): .npy shapes that are not whole numbers threw
-// std::invalid_argument from std::stoll (an "internal error", exit 1) instead of an InputError;
-// a shape whose product overflows int64 passed the body-size check. Both are InputErrors now.
+// Issue 8 fuzzing (fuzz_topk_file, first crash after 48 runs): .npy shapes that are not whole
+// numbers threw std::invalid_argument from std::stoll (an "internal error", exit 1) instead of an
+// InputError; a shape whose product overflows int64 passed the body-size check. Both are
+// InputErrors now (fixed on main by 283ed9d, which parses the header without std::regex).
 TEST(TopkFile, FuzzFoundNpyShapesAreInputErrors) {
   const std::string body(64, '\0');  // 16 int32 zeros
   for (const char* shape : {"(4, 2,\xbc"
@@ -91,12 +92,6 @@ TEST(TopkFile, FuzzFoundNpyShapesAreInputErrors) {
   const std::string ok =
       write_npy("ok.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (4, 2, 2), }", body);
   EXPECT_EQ(read_topk_file(ok, 4, 2, 4, {}).at(3).num_tokens, 2);
-  // A header longer than any numpy writes is refused before the regexes run over it.
-  const std::string long_header = write_npy(
-      "long.npy",
-      "{'descr': '<i4', 'fortran_order': False, 'shape': (4, 2, 2), }" + std::string(5000, ' '),
-      body);
-  EXPECT_THROW(read_topk_file(long_header, 4, 2, 4, {}), InputError);
 }
 
 TEST(Sampling, TokensPickDistinctExpertsDeterministically) {

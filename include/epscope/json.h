@@ -6,6 +6,7 @@
 #include <string>
 
 #include "epscope/estimate.h"
+#include "epscope/flowsim.h"
 #include "epscope/scenario.h"
 
 namespace epscope {
@@ -16,6 +17,8 @@ nlohmann::json to_json(const Bottleneck& bottleneck);
 nlohmann::json to_json(const EstimateResult& result);
 /// to_json(unbalanced) plus `balanced` (same fields) and `ratio`.
 nlohmann::json to_json(const Comparison& comparison);
+/// The `fabric` object of `simulate --json` (src/core/flowsim_json.cpp).
+nlohmann::json to_json(const FabricReport& report);
 
 /// Reads and parses a JSON file; a missing file or malformed JSON is an InputError on `field`.
 nlohmann::json read_json_file(const std::string& path, const std::string& field);

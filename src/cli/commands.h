@@ -7,5 +7,7 @@ namespace epscope::cli {
 
 /// Registers `epscope estimate`. Returns the subcommand.
 CLI::App* register_estimate(CLI::App& app);
+/// Registers `epscope simulate`. Returns the subcommand.
+CLI::App* register_simulate(CLI::App& app);
 
 }  // namespace epscope::cli

@@ -81,6 +81,13 @@ void draw_distinct(detail::Rng& rng, const std::vector<double>& cum, int count, 
   const int n = static_cast<int>(cum.size());
   out.clear();
   auto taken = [&](int i) { return std::find(out.begin(), out.end(), i) != out.end(); };
+  if (uniform) {  // the common case: plain rejection of repeats
+    while (static_cast<int>(out.size()) < count) {
+      const int i = static_cast<int>(rng.below(static_cast<std::uint32_t>(n)));
+      if (!taken(i)) out.push_back(i);
+    }
+    return;
+  }
   while (static_cast<int>(out.size()) < count) {
     int pick = -1;
     for (int attempt = 0; attempt < 64 && pick < 0; ++attempt) {
@@ -179,6 +186,7 @@ RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk
   const Cluster& cl = scenario.cluster;
   const int n = scenario.num_ranks();
   const int k = scenario.moe.topk;
+  const int num_experts = scenario.moe.num_experts;
   const ExpertPlacement placement(scenario.moe, n);
   RoutingCounts c;
   c.num_ranks = n;
@@ -187,30 +195,55 @@ RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk
   c.copies.assign(nn * nn, 0.0);
   c.token_ranks.assign(nn * nn, 0.0);
   c.token_domains.assign(nn * static_cast<std::size_t>(c.num_domains), 0.0);
-  c.expert_load.assign(static_cast<std::size_t>(scenario.moe.num_experts), 0.0);
+  c.expert_load.assign(static_cast<std::size_t>(num_experts), 0.0);
   EPSCOPE_ASSERT(static_cast<int>(topk.size()) == n);
-  std::vector<int> ranks_hit, domains_hit;
+  // Per source: the rank and domain serving each expert (a flat table, rebuilt only when the
+  // replica choice changes), and a stamp per rank/domain so that dedup is O(1) per pick.
+  const int period = placement.period(n);
+  const bool cached = period <= 64;  // one table per residue s % period, else rebuilt per source
+  const auto ne = static_cast<std::size_t>(num_experts);
+  std::vector<int> dest_rank(ne * static_cast<std::size_t>(cached ? period : 1));
+  std::vector<int> dest_domain(dest_rank.size());
+  auto fill_table = [&](int s, std::size_t slot) {
+    for (int e = 0; e < num_experts; ++e) {
+      const int d = placement.rank_for(e, s);
+      dest_rank[slot * ne + static_cast<std::size_t>(e)] = d;
+      dest_domain[slot * ne + static_cast<std::size_t>(e)] = cl.domain_of(d);
+    }
+  };
+  for (int p = 0; cached && p < period; ++p)
+    fill_table(p, static_cast<std::size_t>(p));
+  std::vector<std::int64_t> rank_stamp(nn, -1);
+  std::vector<std::int64_t> domain_stamp(static_cast<std::size_t>(c.num_domains), -1);
+  std::int64_t stamp = 0;
   for (int s = 0; s < n; ++s) {
+    std::size_t slot = 0;
+    if (cached) {
+      slot = static_cast<std::size_t>(s % period);
+    } else {
+      fill_table(s, 0);
+    }
+    const int* to_rank = &dest_rank[slot * ne];
+    const int* to_domain = &dest_domain[slot * ne];
     const RankTopk& rt = topk[static_cast<std::size_t>(s)];
     double* copies = &c.copies[static_cast<std::size_t>(s) * nn];
     double* token_ranks = &c.token_ranks[static_cast<std::size_t>(s) * nn];
     double* token_domains = &c.token_domains[static_cast<std::size_t>(s) * c.num_domains];
-    for (std::int64_t t = 0; t < rt.num_tokens; ++t) {
-      ranks_hit.clear();
-      domains_hit.clear();
+    const std::int32_t* idx = rt.expert_idx.data();
+    for (std::int64_t t = 0; t < rt.num_tokens; ++t, ++stamp) {
       for (int j = 0; j < k; ++j) {
-        const int e = rt.expert_idx[static_cast<std::size_t>(t * k + j)];
+        const int e = idx[t * k + j];
         if (e < 0) continue;
-        const int d = placement.rank_for(e, s);
+        const auto d = static_cast<std::size_t>(to_rank[e]);
+        const auto dom = static_cast<std::size_t>(to_domain[e]);
         copies[d] += 1;
         c.expert_load[static_cast<std::size_t>(e)] += 1;
-        if (std::find(ranks_hit.begin(), ranks_hit.end(), d) == ranks_hit.end()) {
-          ranks_hit.push_back(d);
+        if (rank_stamp[d] != stamp) {
+          rank_stamp[d] = stamp;
           token_ranks[d] += 1;
         }
-        const int dom = cl.domain_of(d);
-        if (std::find(domains_hit.begin(), domains_hit.end(), dom) == domains_hit.end()) {
-          domains_hit.push_back(dom);
+        if (domain_stamp[dom] != stamp) {
+          domain_stamp[dom] = stamp;
           token_domains[dom] += 1;
         }
       }

@@ -6,7 +6,6 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 
 #include "epscope/error.h"
@@ -16,7 +15,6 @@ namespace epscope {
 namespace {
 
 const char* const kField = "routing file";
-constexpr std::size_t kMaxNpyHeaderBytes = 4096;
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -143,49 +141,59 @@ std::vector<RankTopk> from_npy(const std::string& path, int num_ranks, int topk,
     header_at = 12;
   }
   if (header_at + header_len > data.size()) throw InputError(kField, path, "truncated .npy header");
-  // numpy writes headers of ~128 B; a bound keeps the regexes below (recursive in libstdc++)
-  // away from deep recursion on a hostile header.
-  if (header_len > kMaxNpyHeaderBytes) {
-    throw InputError(kField, fmt::format("{}: header of {} bytes", path, header_len),
-                     fmt::format("a .npy header of at most {} bytes", kMaxNpyHeaderBytes));
-  }
   const std::string header = data.substr(header_at, header_len);
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([<|=]?)(i4|i8)'"))) {
-    throw InputError(kField, path, "the .npy dtype must be little-endian int32 or int64");
+  // The header is a Python dict literal: {'descr': '<i4', 'fortran_order': False, 'shape': (a, b,
+  // c), }
+  auto value_after = [&](const char* key) -> std::string_view {
+    const std::size_t at = header.find(key);
+    if (at == std::string::npos) return {};
+    std::string_view rest(header);
+    rest.remove_prefix(at + std::strlen(key));
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == ':'))
+      rest.remove_prefix(1);
+    return rest;
+  };
+  const std::string_view descr = value_after("'descr'");
+  std::size_t item = 0;
+  for (const char* form : {"'<i4'", "'|i4'", "'=i4'", "'<i8'", "'|i8'", "'=i8'"}) {
+    if (descr.substr(0, 5) == form) item = form[3] == '4' ? 4 : 8;
   }
-  const std::size_t item = m[2] == "i4" ? 4 : 8;
-  if (std::regex_search(header, std::regex("'fortran_order':\\s*True"))) {
+  if (item == 0)
+    throw InputError(kField, path, "the .npy dtype must be little-endian int32 or int64");
+  if (value_after("'fortran_order'").substr(0, 4) == "True") {
     throw InputError(kField, path, "Fortran-ordered .npy arrays are not supported; save C order");
   }
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) {
+  std::string_view dims = value_after("'shape'");
+  if (dims.empty() || dims.front() != '(' || dims.find(')') == std::string_view::npos) {
     throw InputError(kField, path, "the .npy header has no shape");
   }
+  dims = dims.substr(1, dims.find(')') - 1);
   std::vector<std::int64_t> shape;
-  std::stringstream dims(m[1].str());
-  std::string d;
-  while (std::getline(dims, d, ',')) {
-    const std::size_t first = d.find_first_not_of(' ');
-    if (first == std::string::npos) continue;
-    const char* begin = d.data() + first;
-    const char* end = d.data() + d.find_last_not_of(' ') + 1;
-    std::int64_t dim = -1;
-    const auto [ptr, ec] = std::from_chars(begin, end, dim);
-    if (ec != std::errc() || ptr != end || dim < 0) {
-      throw InputError(kField, fmt::format("{}: shape ({})", path, m[1].str()),
-                       "the .npy shape must list whole numbers >= 0");
+  std::int64_t count = 1;
+  while (!dims.empty()) {
+    const std::size_t comma = std::min(dims.find(','), dims.size());
+    std::string_view d = dims.substr(0, comma);
+    while (!d.empty() && d.front() == ' ')
+      d.remove_prefix(1);
+    while (!d.empty() && d.back() == ' ')
+      d.remove_suffix(1);
+    if (!d.empty()) {
+      std::int64_t v = -1;
+      const auto [ptr, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
+      if (ec != std::errc() || ptr != d.data() + d.size() || v < 0 || v > (std::int64_t{1} << 31)) {
+        throw InputError(kField, fmt::format("{}: shape entry '{}'", path, d),
+                         "must be an integer 0..2^31");
+      }
+      shape.push_back(v);
+      if (v > 0 && count > (std::int64_t{1} << 40) / v)
+        throw InputError(kField, path, "the .npy array is too large");
+      count *= v;
     }
-    shape.push_back(dim);
+    dims.remove_prefix(std::min(comma + 1, dims.size()));
   }
-  // Element count, checked against the body before anything is read; the product cannot wrap.
   const std::size_t body = header_at + header_len;
-  std::uint64_t count = 1;
-  for (auto dim : shape) {
-    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(dim), &count) ||
-        count > (data.size() - body) / item) {
-      throw InputError(kField, fmt::format("{}: shape ({})", path, m[1].str()),
-                       "the .npy body is shorter than its shape says");
-    }
+  if (data.size() - body < static_cast<std::size_t>(count) * item) {
+    throw InputError(kField, path, "the .npy body is shorter than its shape says");
   }
   auto at = [&](std::int64_t i) -> long long {
     if (item == 4) {
