@@ -58,6 +58,10 @@ printf 'mode = \n' >"$tmp/bad.toml"
 expect_error "malformed TOML" estimate "$tmp/bad.toml"
 printf '{"params": {"nic_tx_gbps": -1}}' >"$tmp/calib.json"
 expect_error "calibration" estimate --tokens 64 --calibration "$tmp/calib.json"
+printf '{"params": {"nic_tx_gbps": 1e400}}' >"$tmp/calib_overflow.json"
+expect_error "calibration" estimate --tokens 64 --calibration "$tmp/calib_overflow.json"
+printf '{"topk_idx": [[[1e400]]]}' >"$tmp/overflow.json"
+expect_error "routing file" estimate --routing "file:$tmp/overflow.json"
 
 # The built-in default prints the ratio and the bottleneck, and `epscope` alone runs it.
 "$bin" >"$tmp/default.txt" 2>&1 || { echo "FAIL: epscope with no arguments"; fail=1; }

@@ -94,6 +94,21 @@ TEST(TopkFile, FuzzFoundNpyShapesAreInputErrors) {
   EXPECT_EQ(read_topk_file(ok, 4, 2, 4, {}).at(3).num_tokens, 2);
 }
 
+// Issue 8 fuzzing (fuzz_records, after 1726 runs): a number past double ("1e400") makes
+// nlohmann::json throw out_of_range, not parse_error, while parsing; the JSON file reader let it
+// through as an "internal error". Every JSON file (top-k, expert map, calibration) is an
+// InputError now.
+TEST(TopkFile, FuzzFoundNumberOverflowIsAnInputError) {
+  const std::string path = testing::TempDir() + "overflow.json";
+  std::ofstream(path) << R"({"topk_idx": [[[1e400, 0]]]})";
+  try {
+    read_topk_file(path, 1, 2, 4, {});
+    ADD_FAILURE() << "accepted 1e400";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("routing file", 0), 0u) << e.what();
+  }
+}
+
 TEST(Sampling, TokensPickDistinctExpertsDeterministically) {
   Scenario s = wide_scenario(500);
   s.routing = parse_routing("zipf:1.0");
