@@ -84,8 +84,8 @@ TEST(Scenario, ValidationNamesTheField) {
 // Issue 8: NaN, infinity, negative and absurd values in every field are rejected, and the
 // message starts with the field's name (the CLI prints it as the one error line).
 TEST(Scenario, RejectsNonFiniteNegativeAndAbsurdValuesInEveryField) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  const double inf = std::numeric_limits<double>::infinity();
+  static constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  static constexpr double inf = std::numeric_limits<double>::infinity();
   struct Case {
     const char* field;
     void (*mutate)(Scenario&);
