@@ -15,13 +15,17 @@ namespace epscope::fuzz {
 /// A folder of this process, /tmp/epscope-fuzz-<pid>/, removed at exit: relative paths inside a
 /// fuzzed file (expert maps) resolve here, where a target may put fixed companion files.
 inline const std::string& temp_dir() {
-  static const std::string dir = [] {
-    std::string d = "/tmp/epscope-fuzz-" + std::to_string(static_cast<long>(getpid()));
-    std::filesystem::create_directories(d);
-    std::atexit([] { std::filesystem::remove_all(temp_dir()); });
+  // Held by a never-freed pointer: the exit handler runs after static destructors would have.
+  static const std::string* const dir = [] {
+    auto* d = new std::string("/tmp/epscope-fuzz-" + std::to_string(static_cast<long>(getpid())));
+    std::filesystem::create_directories(*d);
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove_all(temp_dir(), ignored);
+    });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 /// Writes `size` bytes to temp_dir()/input<suffix> and returns the path. The file is rewritten on

@@ -102,6 +102,19 @@ TEST(ExpertMap, UnvalidatedShapeIsAnInputErrorNotACrash) {
                                   s);
             }),
             "nodes");
+  // fuzz_scenario_file, after 34177 runs: a float past int64 where an integer belongs made
+  // toml++ cast it unchecked (UBSan: "2e+56 is outside the range of representable values").
+  s = default_scenario();
+  EXPECT_EQ(field_of([&] {
+              apply_scenario_file(write_temp("float_experts.toml", "[moe]\nexperts = 2e56\n"), s);
+            }),
+            "moe.experts");
+  EXPECT_EQ(
+      field_of([&] { apply_scenario_file(write_temp("float_seed.toml", "seed = 1e30\n"), s); }),
+      "seed");
+  s = default_scenario();
+  apply_scenario_file(write_temp("whole_float.toml", "[moe]\nexperts = 128.0\n"), s);
+  EXPECT_EQ(s.moe.num_experts, 128);  // a whole float still reads as an integer
   s = default_scenario();
   EXPECT_EQ(field_of([&] {
               apply_scenario_file(

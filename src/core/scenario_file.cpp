@@ -13,6 +13,7 @@
 #include "epscope/error.h"
 #include "epscope/json.h"
 #include "epscope/lists.h"
+#include "toml_integer.h"
 
 namespace epscope {
 namespace {
@@ -49,7 +50,7 @@ class Reader {
 
   void integer(const std::string& key, int& out) {
     with(key, [&](const toml::node& n) {
-      const auto v = n.value<std::int64_t>();
+      const auto v = detail::toml_integer(n);
       if (!v || *v < INT32_MIN || *v > INT32_MAX) throw bad(key, n, "an integer");
       out = static_cast<int>(*v);
     });
@@ -161,7 +162,7 @@ void apply_scenario_file(const std::string& path, Scenario& s) {
     if (!s.routing.file.empty()) s.routing.file = relative_to_file(s.routing.file);
   });
   top.with("seed", [&](const toml::node& n) {
-    const auto v = n.value<std::int64_t>();
+    const auto v = detail::toml_integer(n);
     if (!v || *v < 0) throw InputError("seed", "?", "seed in " + path + " must be an integer >= 0");
     s.routing.seed = static_cast<std::uint64_t>(*v);
   });
