@@ -76,6 +76,14 @@ done
 # A scenario file from the test data works and flags override it.
 "$bin" estimate "$data/golden_ll.toml" --json "$tmp/g.json" >/dev/null || { echo "FAIL: golden file"; fail=1; }
 grep -q '"total_us": 15.212' "$tmp/g.json" || { echo "FAIL: golden total"; fail=1; }
+# Issue 8: a routing file whose path is not UTF-8 still gives JSON (bad bytes become U+FFFD).
+latin1=$(printf 'r\xff.json')
+cp "$data/golden_ll_topk.json" "$tmp/$latin1"
+"$bin" estimate --nodes 2 --gpus-per-node 2 --topk 2 --experts 4 --hidden 128 \
+  --routing "file:$tmp/$latin1" --json "$tmp/latin1.json" >/dev/null 2>"$tmp/err" ||
+  { echo "FAIL: non-UTF-8 path:"; cat "$tmp/err"; fail=1; }
+grep -qF "$(printf 'r\xef\xbf\xbd.json')" "$tmp/latin1.json" ||
+  { echo "FAIL: the non-UTF-8 path is not in the JSON with U+FFFD"; fail=1; }
 # Issue 8, determinism: the same scenario and seed give byte-identical JSON on every run.
 for run in 1 2; do
   "$bin" estimate --nvlink on --tokens 300x8,20x8 --routing lognormal:0.7 --seed 9 \

@@ -8,7 +8,9 @@
 namespace epscope::cli {
 
 void write_json(const std::string& path, const nlohmann::json& j) {
-  const std::string text = j.dump(2) + "\n";
+  // Strings from the user (file paths) need not be UTF-8; JSON must be: replace bad bytes with
+  // U+FFFD instead of throwing type_error 316 ("internal error") at the very end of a run.
+  const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (path == "-") {
     std::cout << text;
     return;
