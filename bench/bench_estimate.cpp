@@ -26,8 +26,12 @@ void run(benchmark::State& state, const char* routing) {
   state.counters["ranks"] = static_cast<double>(state.range(0));
 }
 
-void BM_EstimateSampledUniform(benchmark::State& state) { run(state, "uniform"); }
-void BM_EstimateExpected(benchmark::State& state) { run(state, "expected"); }
+void BM_EstimateSampledUniform(benchmark::State& state) {
+  run(state, "uniform");
+}
+void BM_EstimateExpected(benchmark::State& state) {
+  run(state, "expected");
+}
 
 BENCHMARK(BM_EstimateSampledUniform)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_EstimateExpected)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);

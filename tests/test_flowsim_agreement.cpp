@@ -1,7 +1,7 @@
 // simulate vs estimate: on a non-blocking fabric with no ECMP collisions (per-packet spraying,
 // 1:1, no extra hop latency) the two must agree within 3% on the default scenario and on random
 // ones. The closed form is a lower bound per resource; max-min sharing reaches it when the
-// bottleneck resource stays saturated, which these scenarios exercise. docs/model-flowsim.md §6.
+// bottleneck resource stays saturated, which these scenarios exercise. docs/model.md §7§6.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -38,7 +38,7 @@ void expect_agreement(const Scenario& scenario, const std::string& label) {
       << label << ": combine " << sim.result.combine_us << " vs " << est.combine_us;
   // Per rank only the ranks on the critical path agree: for the others the closed form takes a
   // sender's busy time as a lower bound of its finish, while in the simulation a sender whose
-  // flows are throttled by a hot receiver finishes later (docs/model-flowsim.md §6).
+  // flows are throttled by a hot receiver finishes later (docs/model.md §7§6).
   const double slowest = est.total_us;
   for (std::size_t r = 0; r < est.ranks.size(); ++r) {
     if (est.ranks[r].total_us < slowest * (1 - kAgreement)) continue;

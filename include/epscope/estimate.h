@@ -28,8 +28,12 @@ struct ModelParams {
   double per_msg_us = 0;         // sender-side cost per message (per token copy) beyond bandwidth
   double expert_rx_gbps =
       0;  // per-expert receive rate (LL: one receiver queue per expert); 0 = off
-  double count_exchange_us = 0;   // a2a only: the host-side count exchange before the data moves
-  double leaf_uplink_factor = 1;  // 1 / oversubscription
+  double count_exchange_us = 0;    // a2a only: the host-side count exchange before the data moves
+  double leaf_uplink_factor = 1;   // 1 / oversubscription
+  double combine_rate_factor = 1;  // combine's link and copy rates = dispatch's x this (§6)
+  double fair_share = 0;           // 1: a sender serves its destinations at once (flow-size share)
+  double combine_pull = 0;         // 1: combine pulls, a rank's own egress does not hold it back
+  double b2b_overlap_us = 0;  // back to back: combine's fixed cost hides this much behind dispatch
 
   static ModelParams from_cluster(const Cluster& cluster);
 };

@@ -1,6 +1,6 @@
 // The flow-level fabric simulator: the same Scenario in, the same EstimateResult out as
 // estimate.h, plus a FabricReport. Flows per (source, destination, stage) share links max-min
-// fairly, recomputed at every flow start and finish. docs/model-flowsim.md.
+// fairly, recomputed at every flow start and finish. docs/model.md §7.
 #pragma once
 
 #include <cstdint>
@@ -14,14 +14,14 @@
 
 namespace epscope {
 
-/// How NICs attach to leaf switches. docs/model-flowsim.md §2.1.
+/// How NICs attach to leaf switches. docs/model.md §7§2.1.
 enum class Wiring {
   kRailOptimized,  // "rail": NIC of local GPU i of every node on rail (leaf) i
   kTopOfRack,      // "tor": all NICs of a node on one leaf
   kSingleSwitch,   // "single": one non-blocking switch, no spine
 };
 
-/// How a flow that leaves its leaf picks a spine. docs/model-flowsim.md §2.3.
+/// How a flow that leaves its leaf picks a spine. docs/model.md §7§2.3.
 enum class PathSelection {
   kHash,      // "hash": ECMP, a seeded hash of (source, destination, stage) picks one spine
   kAdaptive,  // "adaptive": the spine with the fewest unsent bytes when the flow starts
@@ -46,7 +46,7 @@ struct Fabric {
   void validate() const;
 };
 
-/// The fabric of a cluster preset (docs/model-flowsim.md §2.4): rail-optimized, 32 GPUs per
+/// The fabric of a cluster preset (docs/model.md §7§2.4): rail-optimized, 32 GPUs per
 /// leaf, the cluster's oversubscription.
 Fabric fabric_preset(const Cluster& cluster);
 /// Overrides fields from the `[fabric]` table of a TOML scenario file; no table, no change.

@@ -96,6 +96,9 @@ struct Scenario {
   KernelMode mode = KernelMode::kLowLatency;
   A2aRows a2a_rows = A2aRows::kPerExpert;
   bool back_to_back = false;  // false: a sync between dispatch and combine (docs/model.md §5)
+  /// Bench timing (docs/measurements.md): with a sync, each rank's combine starts its offset
+  /// after the sync as well, as `epscope bench` times every op behind an aligned start + offset.
+  bool offsets_each_phase = false;
 
   int num_ranks() const { return cluster.num_ranks(); }
   double start_offset(int rank) const {

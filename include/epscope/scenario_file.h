@@ -1,6 +1,7 @@
 // Scenario files (TOML) and expert-map files (JSON). docs/cli.md lists every key.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -21,5 +22,9 @@ void apply_scenario_file(const std::string& path, Scenario& scenario);
 /// logical expert, as MoeShape::replicas.
 std::vector<std::vector<int>> read_expert_map(const std::string& path, int num_experts,
                                               int num_ranks);
+/// The same from an already parsed JSON value (the Python module passes NumPy maps this way).
+/// `origin` names the source in error messages.
+std::vector<std::vector<int>> expert_map_from_json(const nlohmann::json& map, int num_experts,
+                                                   int num_ranks, const std::string& origin);
 
 }  // namespace epscope

@@ -7,7 +7,17 @@ namespace epscope::cli {
 
 /// Registers `epscope estimate`. Returns the subcommand.
 CLI::App* register_estimate(CLI::App& app);
+/// Registers `epscope plan` (DP-rank placement, Pareto sweep, replay).
+CLI::App* register_plan(CLI::App& app);
 /// Registers `epscope simulate`. Returns the subcommand.
 CLI::App* register_simulate(CLI::App& app);
+/// Registers `epscope bench` (src/cli/bench.cpp).
+CLI::App* register_bench(CLI::App& app);
+/// Registers `epscope sweep` (src/cli/sweep.cpp).
+CLI::App* register_sweep(CLI::App& app);
+/// Registers `epscope report` (src/cli/report.cpp).
+CLI::App* register_report(CLI::App& app);
+/// Registers `epscope calibrate`.
+CLI::App* register_calibrate(CLI::App& app);
 
 }  // namespace epscope::cli

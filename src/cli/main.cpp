@@ -14,7 +14,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   app.set_version_flag("--version", "epscope 0.1.0");
   CLI::App* estimate = epscope::cli::register_estimate(app);
+  epscope::cli::register_plan(app);
   epscope::cli::register_simulate(app);
+  epscope::cli::register_bench(app);
+  epscope::cli::register_sweep(app);
+  epscope::cli::register_report(app);
+  epscope::cli::register_calibrate(app);
   try {
     // `epscope` alone runs the main job: estimate on the built-in default scenario.
     if (argc == 1) {

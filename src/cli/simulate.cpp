@@ -1,5 +1,5 @@
 // `epscope simulate`: the flow-level fabric simulator on one scenario. docs/cli.md,
-// docs/model-flowsim.md.
+// docs/model.md §7.
 #include <fmt/format.h>
 #include <fstream>
 #include <iostream>

@@ -8,23 +8,8 @@
 
 namespace epscope {
 
-void apply_calibration_file(const std::string& path, ModelParams& params) {
-  std::ifstream in(path);
-  if (!in) throw InputError("calibration", path, "the file cannot be opened");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
-    throw InputError("calibration", path, fmt::format("malformed JSON: {}", e.what()));
-  }
-  if (!j.is_object() || !j.contains("params") || !j["params"].is_object()) {
-    throw InputError("calibration", path, "expected an object with a 'params' object");
-  }
-  struct Field {
-    const char* name;
-    double ModelParams::*member;
-  };
-  static const Field kFields[] = {
+const std::vector<ParamField>& calibration_fields() {
+  static const std::vector<ParamField> fields = {
       {"nvlink_tx_gbps", &ModelParams::nvlink_tx_gbps},
       {"nvlink_rx_gbps", &ModelParams::nvlink_rx_gbps},
       {"nic_tx_gbps", &ModelParams::nic_tx_gbps},
@@ -38,15 +23,34 @@ void apply_calibration_file(const std::string& path, ModelParams& params) {
       {"expert_rx_gbps", &ModelParams::expert_rx_gbps},
       {"count_exchange_us", &ModelParams::count_exchange_us},
       {"leaf_uplink_factor", &ModelParams::leaf_uplink_factor},
+      {"combine_rate_factor", &ModelParams::combine_rate_factor},
+      {"b2b_overlap_us", &ModelParams::b2b_overlap_us},
+      {"fair_share", &ModelParams::fair_share},
+      {"combine_pull", &ModelParams::combine_pull},
   };
+  return fields;
+}
+
+void apply_calibration_file(const std::string& path, ModelParams& params) {
+  std::ifstream in(path);
+  if (!in) throw InputError("calibration", path, "the file cannot be opened");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {  // parse_error; out_of_range (1e400)
+    throw InputError("calibration", path, fmt::format("malformed JSON: {}", e.what()));
+  }
+  if (!j.is_object() || !j.contains("params") || !j["params"].is_object()) {
+    throw InputError("calibration", path, "expected an object with a 'params' object");
+  }
   for (const auto& [key, value] : j["params"].items()) {
-    const Field* f = nullptr;
-    for (const auto& candidate : kFields) {
+    const ParamField* f = nullptr;
+    for (const auto& candidate : calibration_fields()) {
       if (key == candidate.name) f = &candidate;
     }
     if (f == nullptr) {
       std::string names;
-      for (const auto& candidate : kFields) {
+      for (const auto& candidate : calibration_fields()) {
         if (!names.empty()) names += ", ";
         names += candidate.name;
       }

@@ -103,14 +103,30 @@ class PhaseModel {
     std::vector<int> slowest_sender(static_cast<std::size_t>(n_), -1);
     std::vector<double> slowest_done(static_cast<std::size_t>(n_), 0.0);
     std::vector<double> earliest_start(starts);
+    // Fair share (docs/model.md §6, a calibrated choice): a sender serves its destinations at
+    // once, so its flow of b_r bytes to r ends after sum_j min(b_j, b_r) of its B bytes, not B.
+    std::vector<double> row_bytes(static_cast<std::size_t>(n_));
     for (const auto& stage : phase_.stages) {
       for (int s = 0; s < n_; ++s) {
         const double start = starts[static_cast<std::size_t>(s)];
-        const double done = start + load[static_cast<std::size_t>(s)].send.at_us;
+        const double busy = load[static_cast<std::size_t>(s)].send.at_us;
         const Transfer* row = &stage.matrix.at(s, 0);
+        double total = 0;
+        for (int j = 0; j < n_; ++j) {
+          row_bytes[static_cast<std::size_t>(j)] = static_cast<double>(row[j].bytes);
+          total += static_cast<double>(row[j].bytes);
+        }
         for (int r = 0; r < n_; ++r) {
           if (row[r].bytes == 0 || r == s) continue;
           const auto ri = static_cast<std::size_t>(r);
+          double share = 1;
+          if (p_.fair_share > 0 && total > 0) {
+            double served = 0;
+            for (double b : row_bytes)
+              served += std::min(b, row_bytes[ri]);
+            share = served / total;
+          }
+          const double done = start + busy * share;
           earliest_start[ri] = std::min(earliest_start[ri], start);
           if (done > slowest_done[ri] ||
               (slowest_sender[ri] >= 0 && done == slowest_done[ri] && s < slowest_sender[ri])) {
@@ -128,8 +144,11 @@ class PhaseModel {
       const double start = starts[static_cast<std::size_t>(r)];
       // (a) own sends; (b) every peer's sends that reach r; (c) r's own receive; (d) barrier.
       Bound best;
-      best.at_us = start + me.send.at_us;
-      best.what = me.send.what;
+      // A pull-based combine (combine_pull, §6) ends when r's own rows are in: r's egress
+      // serves its peers and does not hold r back.
+      const bool own_sends = is_dispatch || p_.combine_pull <= 0;
+      best.at_us = start + (own_sends ? me.send.at_us : 0.0);
+      best.what = own_sends ? me.send.what : Bottleneck{};
       const int peer = slowest_sender[static_cast<std::size_t>(r)];
       if (peer >= 0 && slowest_done[static_cast<std::size_t>(r)] > best.at_us) {
         const RankLoad& p = load[static_cast<std::size_t>(peer)];
@@ -358,9 +377,12 @@ ModelParams ModelParams::from_cluster(const Cluster& cluster) {
 
 std::vector<double> combine_starts(const Scenario& scenario, const PhaseResult& dispatch) {
   std::vector<double> starts(dispatch.ranks.size(), dispatch.end_us);
-  if (scenario.back_to_back) {
-    for (std::size_t r = 0; r < starts.size(); ++r)
+  for (std::size_t r = 0; r < starts.size(); ++r) {
+    if (scenario.back_to_back) {
       starts[r] = dispatch.ranks[r].finish_us;
+    } else if (scenario.offsets_each_phase) {
+      starts[r] += scenario.start_offset(static_cast<int>(r));
+    }
   }
   return starts;
 }
@@ -410,7 +432,18 @@ EstimateResult estimate(const Scenario& scenario, const Traffic& traffic,
   if (scenario.mode == KernelMode::kAllToAll) dispatch_fixed += params.count_exchange_us;
   result.dispatch = PhaseModel(scenario, traffic.dispatch, params, dispatch_fixed)
                         .run(starts, traffic.routing, true);
-  result.combine = PhaseModel(scenario, traffic.combine, params, params.combine_fixed_us)
+  // Combine moves data with other kernels than dispatch (reduction, other queues): its effective
+  // rates may differ by one factor (docs/model.md §6, fitted by `calibrate`).
+  ModelParams combine_params = params;
+  for (double ModelParams::*rate :
+       {&ModelParams::nvlink_tx_gbps, &ModelParams::nvlink_rx_gbps, &ModelParams::nic_tx_gbps,
+        &ModelParams::nic_rx_gbps, &ModelParams::local_gbps})
+    combine_params.*rate *= params.combine_rate_factor;
+  // Back to back, combine is queued behind dispatch: part of its launch hides (docs/model.md §6).
+  const double combine_fixed = scenario.back_to_back
+                                   ? std::max(0.0, params.combine_fixed_us - params.b2b_overlap_us)
+                                   : params.combine_fixed_us;
+  result.combine = PhaseModel(scenario, traffic.combine, combine_params, combine_fixed)
                        .run(combine_starts(scenario, result.dispatch), traffic.routing, false);
   summarize(scenario, traffic, result);
   return result;

@@ -1,6 +1,6 @@
 // `simulate`: maps a Scenario's traffic onto the fabric and runs the flow engine once per phase.
 // Phase semantics (starts, the implicit barrier, combine start) are those of estimate.
-// docs/model-flowsim.md.
+// docs/model.md §7.
 #include "epscope/flowsim.h"
 
 #include <algorithm>
@@ -22,7 +22,7 @@ using flowsim::ResourceId;
 
 constexpr double kBytesPerUsPerGbps = 1e3;
 
-/// Which leaf each rank's NIC hangs off, and the spine layer. docs/model-flowsim.md §2.1.
+/// Which leaf each rank's NIC hangs off, and the spine layer. docs/model.md §7§2.1.
 struct Topology {
   std::vector<int> leaf_of;  // [rank]
   std::vector<int> ports;    // [leaf]: NICs below it
@@ -173,7 +173,7 @@ ResourceId PhaseSim::spine_links(int leaf, LinkKind kind) {
   return first;
 }
 
-// Returns the path length. docs/model-flowsim.md §2.2.
+// Returns the path length. docs/model.md §7§2.2.
 int PhaseSim::add_path(int src, int dst, LinkClass link_class, int stage,
                        std::array<ResourceId, 4>& path, int& choice_idx) {
   choice_idx = -1;
@@ -311,7 +311,7 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
   engine_.set_resolution(fabric_.resolution);
 
   // Store-and-forward (HT): a stage-1 flow of class c out of rank f waits on gate (f, c), which
-  // fills with f's stage-0 inbound of the other remote class. docs/model-flowsim.md §2.5.
+  // fills with f's stage-0 inbound of the other remote class. docs/model.md §7§2.5.
   std::vector<int> gate_of(num_ranks * kNumLinkClasses, -1);
   if (num_stages == 2) {
     const TrafficMatrix& second = traffic.stages[1].matrix;
@@ -379,7 +379,7 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
   });
   engine_.run();
 
-  // Per rank: its last own send, then what it waits for (docs/model-flowsim.md §4): every sender
+  // Per rank: its last own send, then what it waits for (docs/model.md §7§4): every sender
   // to it, until that sender has sent everything (token order interleaves all destinations, as
   // estimate's slowest-sender term assumes), plus the link latency.
   std::vector<double> own_done(starts), nic_done(starts), recv_last(num_ranks, -kInfinity);

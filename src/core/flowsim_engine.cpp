@@ -1,4 +1,4 @@
-// Event-driven max-min fair sharing by progressive filling. docs/model-flowsim.md §3.
+// Event-driven max-min fair sharing by progressive filling. docs/model.md §7§3.
 #include "flowsim_engine.h"
 
 #include <algorithm>
@@ -106,7 +106,7 @@ double FlowEngine::resource_busy_us(ResourceId resource) const {
 }
 
 // The least-loaded spine: fewest unsent bytes on the busier of its two links, then on both, then
-// the lowest index (deterministic). docs/model-flowsim.md §2.3.
+// the lowest index (deterministic). docs/model.md §7§2.3.
 void FlowEngine::resolve_choice(int flow) {
   const auto& choice =
       choices_[static_cast<std::size_t>(choice_idx_[static_cast<std::size_t>(flow)])];
@@ -242,7 +242,7 @@ void FlowEngine::run() {
   std::vector<double> used_gbps(sink_ ? num_res : 0);
 
   // Flows that would drain within retire_us of an event retire with it: one rate recomputation
-  // instead of many. docs/model-flowsim.md §3.2.
+  // instead of many. docs/model.md §7§3.2.
   double retire_us = kTimeTolUs;
   if (resolution_ > 0) {
     std::vector<double> load(num_res, 0);

@@ -1,4 +1,4 @@
-// The event-driven max-min fair flow engine behind `simulate` (docs/model-flowsim.md §3). It knows
+// The event-driven max-min fair flow engine behind `simulate` (docs/model.md §7§3). It knows
 // nothing of GPUs: resources with a capacity, flows with a path through them, a start time and a
 // size, and gates that release a flow's bytes in chunks as another set of flows delivers
 // (store-and-forward). Internal to epscope_core; flowsim.cpp maps a Scenario onto it.
@@ -14,7 +14,7 @@ namespace epscope::flowsim {
 
 using ResourceId = std::int32_t;
 inline constexpr int kMaxPathLength = 4;
-/// Path placeholders an adaptive flow resolves when it starts (docs/model-flowsim.md §2.3).
+/// Path placeholders an adaptive flow resolves when it starts (docs/model.md §7§2.3).
 inline constexpr ResourceId kUplinkSlot = -2;
 inline constexpr ResourceId kDownlinkSlot = -3;
 

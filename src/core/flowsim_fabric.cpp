@@ -1,5 +1,5 @@
 // The fabric description: presets, names, the `[fabric]` table of a scenario file.
-// docs/model-flowsim.md §2.
+// docs/model.md §7§2.
 #include <cmath>
 #include <sstream>
 #include <string>

@@ -1,5 +1,5 @@
 // The fabric report: utilization over the step, where NIC capacity sat idle, the timeline CSV.
-// docs/model-flowsim.md §5.
+// docs/model.md §7§5.
 #include "flowsim_report.h"
 
 #include <algorithm>

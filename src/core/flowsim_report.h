@@ -8,7 +8,7 @@
 namespace epscope {
 
 /// Splits the senders' NIC time over [window_start, window_end] into busy, throttled, done and
-/// not started (docs/model-flowsim.md §5). nic_done[r]: when rank r's last RDMA flow left.
+/// not started (docs/model.md §7§5). nic_done[r]: when rank r's last RDMA flow left.
 NicIdle nic_idle(const std::vector<double>& starts, const std::vector<double>& nic_done,
                  const std::vector<double>& nic_busy_us, double window_start_us,
                  double window_end_us);

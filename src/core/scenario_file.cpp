@@ -18,8 +18,9 @@
 namespace epscope {
 namespace {
 
-/// Tables that other parts of epscope read from the same file (flowsim's fabric, plan's model).
-const std::set<std::string> kForeignTables = {"fabric", "plan", "model"};
+/// Tables that other parts of epscope read from the same file (flowsim's fabric, plan's model,
+/// sweep's grid).
+const std::set<std::string> kForeignTables = {"fabric", "plan", "model", "sweep"};
 
 toml::table parse(const std::string& path) {
   try {
@@ -222,6 +223,11 @@ void apply_scenario_file(const std::string& path, Scenario& s) {
 
 std::vector<std::vector<int>> read_expert_map(const std::string& path, int num_experts,
                                               int num_ranks) {
+  return expert_map_from_json(read_json_file(path, "expert-map"), num_experts, num_ranks, path);
+}
+
+std::vector<std::vector<int>> expert_map_from_json(const nlohmann::json& j, int num_experts,
+                                                   int num_ranks, const std::string& path) {
   // The shape the map is read against may not be validated yet (flags and file keys apply in any
   // order); without this a zero rank count divides by zero and a negative expert count allocates.
   if (num_experts < 1 || num_experts > kMaxExperts) {
@@ -234,7 +240,6 @@ std::vector<std::vector<int>> read_expert_map(const std::string& path, int num_e
         "nodes", fmt::format("{} ranks", num_ranks),
         fmt::format("allowed: 1..{} ranks (the expert map is read against it)", kMaxRanks));
   }
-  const nlohmann::json j = read_json_file(path, "expert-map");
   std::vector<std::vector<int>> replicas(static_cast<std::size_t>(num_experts));
   auto check_int = [&](const nlohmann::json& v, int lo, int hi, const std::string& what) {
     if (!v.is_number_integer() || v.get<long long>() < lo || v.get<long long>() > hi) {

@@ -1,0 +1,119 @@
+#include "bench/samples.h"
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "epscope/error.h"
+
+namespace epscope::bench {
+
+void BenchOptions::validate() const {
+  if (backend != "nvlink" && backend != "nccl")
+    throw InputError("--backend", backend, "allowed: nvlink, nccl");
+  if (launch != "one-process" && launch != "per-gpu" && launch != "mpi")
+    throw InputError("--launch", launch, "allowed: one-process, per-gpu, mpi");
+  if (backend == "nvlink" && launch == "mpi")
+    throw InputError("--launch", launch,
+                     "the nvlink backend runs one-process or per-gpu (CUDA IPC); mpi is for nccl");
+  if (backend == "nccl" && launch == "per-gpu")
+    throw InputError("--launch", launch, "the nccl backend runs one-process or mpi");
+  if (warmup < 0) throw InputError("--warmup", std::to_string(warmup), "must be >= 0");
+  if (iters < 1) throw InputError("--iters", std::to_string(iters), "must be >= 1");
+  if (!(timeout_ms > 0) || timeout_ms > 3.6e6)
+    throw InputError("--timeout-ms", std::to_string(timeout_ms), "must be in (0, 3600000]");
+  if (num_sms < 0) throw InputError("--num-sms", std::to_string(num_sms), "must be >= 0");
+  if (!(sleep_us >= 0) || sleep_us > 1e6)
+    throw InputError("--sleep-us", std::to_string(sleep_us), "must be in [0, 1000000]");
+}
+
+namespace {
+
+nlohmann::json rank_to_json(const RankSamples& r) {
+  return {{"rank", r.rank},
+          {"dispatch_us", r.dispatch_us},
+          {"combine_us", r.combine_us},
+          {"b2b_us", r.b2b_us},
+          {"dispatch_wait_us", r.dispatch_wait_us},
+          {"dispatch_transfer_us", r.dispatch_transfer_us},
+          {"combine_wait_us", r.combine_wait_us},
+          {"combine_transfer_us", r.combine_transfer_us},
+          {"checked", r.checked},
+          {"wrong", r.wrong},
+          {"first_error", r.first_error}};
+}
+
+RankSamples rank_from_json(const nlohmann::json& j) {
+  RankSamples r;
+  r.rank = j.at("rank").get<int>();
+  j.at("dispatch_us").get_to(r.dispatch_us);
+  j.at("combine_us").get_to(r.combine_us);
+  j.at("b2b_us").get_to(r.b2b_us);
+  j.at("dispatch_wait_us").get_to(r.dispatch_wait_us);
+  j.at("dispatch_transfer_us").get_to(r.dispatch_transfer_us);
+  j.at("combine_wait_us").get_to(r.combine_wait_us);
+  j.at("combine_transfer_us").get_to(r.combine_transfer_us);
+  r.checked = j.at("checked").get<std::int64_t>();
+  r.wrong = j.at("wrong").get<std::int64_t>();
+  r.first_error = j.at("first_error").get<std::string>();
+  return r;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const CaseSamples& samples) {
+  nlohmann::json ranks = nlohmann::json::array();
+  for (const auto& r : samples.ranks)
+    ranks.push_back(rank_to_json(r));
+  return {{"name", samples.bench_case.name},
+          {"tokens_per_rank", samples.bench_case.tokens_per_rank},
+          {"start_offset_us", samples.bench_case.start_offset_us},
+          {"ranks", ranks}};
+}
+
+CaseSamples case_samples_from_json(const nlohmann::json& j) {
+  CaseSamples s;
+  s.bench_case.name = j.at("name").get<std::string>();
+  j.at("tokens_per_rank").get_to(s.bench_case.tokens_per_rank);
+  j.at("start_offset_us").get_to(s.bench_case.start_offset_us);
+  for (const auto& r : j.at("ranks"))
+    s.ranks.push_back(rank_from_json(r));
+  return s;
+}
+
+nlohmann::json to_json(const LinkProbe& probe) {
+  return {{"num_blocks", probe.num_blocks},
+          {"pull", probe.pull},
+          {"bytes_per_peer", probe.bytes_per_peer},
+          {"egress_gbps", probe.egress_gbps}};
+}
+
+LinkProbe link_probe_from_json(const nlohmann::json& j) {
+  LinkProbe p;
+  p.num_blocks = j.at("num_blocks").get<int>();
+  p.pull = j.at("pull").get<bool>();
+  p.bytes_per_peer = j.at("bytes_per_peer").get<std::int64_t>();
+  j.at("egress_gbps").get_to(p.egress_gbps);
+  return p;
+}
+
+std::vector<CaseSamples> merge_ranks(const std::vector<std::vector<CaseSamples>>& parts) {
+  std::vector<CaseSamples> merged;
+  for (const auto& part : parts) {
+    if (merged.empty()) {
+      merged = part;
+      continue;
+    }
+    EPSCOPE_ASSERT(part.size() == merged.size());
+    for (std::size_t c = 0; c < part.size(); ++c) {
+      EPSCOPE_ASSERT(part[c].bench_case.name == merged[c].bench_case.name);
+      merged[c].ranks.insert(merged[c].ranks.end(), part[c].ranks.begin(), part[c].ranks.end());
+    }
+  }
+  for (auto& c : merged)
+    std::sort(c.ranks.begin(), c.ranks.end(),
+              [](const RankSamples& a, const RankSamples& b) { return a.rank < b.rank; });
+  return merged;
+}
+
+}  // namespace epscope::bench

@@ -1,0 +1,80 @@
+// Message layouts and test payloads shared by the kernels (device) and the checker (host).
+// Byte sizes follow docs/model.md §2 (the same formulas as traffic.h); the bench asserts that the
+// two agree. Plain C++ with __host__ __device__ markers so that g++ can include it too.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define EPSCOPE_HD __host__ __device__ __forceinline__
+#else
+#define EPSCOPE_HD inline
+#endif
+
+namespace epscope::gpu {
+
+/// Most ranks one launch addresses (one NVLink node).
+inline constexpr int kMaxPeers = 8;
+/// Columns per FP8 scale (DeepEP's per-128 fp32 scales).
+inline constexpr int kScaleBlock = 128;
+/// Columns one warp moves per work item: 32 lanes x 16 columns.
+inline constexpr int kChunkCols = 512;
+/// Largest FP8 e4m3 magnitude; scale = amax / kFp8Max.
+inline constexpr float kFp8Max = 448.0f;
+
+constexpr std::int64_t align16(std::int64_t bytes) {
+  return (bytes + 15) / 16 * 16;
+}
+
+/// LL dispatch message: [16 B header | data | fp32 scales (FP8 only)].
+/// Header: int32 source token, int32 top-k slot, int32 source rank, int32 global expert.
+struct LlMessage {
+  int hidden = 0;
+  bool fp8 = true;
+  EPSCOPE_HD std::int64_t header_bytes() const { return 16; }
+  EPSCOPE_HD std::int64_t data_offset() const { return 16; }
+  EPSCOPE_HD std::int64_t data_bytes() const { return fp8 ? hidden : 2 * std::int64_t{hidden}; }
+  EPSCOPE_HD std::int64_t scale_offset() const { return 16 + data_bytes(); }
+  EPSCOPE_HD std::int64_t bytes() const {
+    return 16 + data_bytes() + (fp8 ? std::int64_t{hidden} / kScaleBlock * 4 : 0);
+  }
+};
+
+/// HT dispatch record: [data | fp32 scales (FP8) | int32 topk idx (local expert or -1) |
+/// fp32 topk weights | int32 source token, int32 source rank | pad to 16 B].
+struct HtRecord {
+  int hidden = 0;
+  int topk = 0;
+  bool fp8 = true;
+  EPSCOPE_HD std::int64_t data_bytes() const { return fp8 ? hidden : 2 * std::int64_t{hidden}; }
+  EPSCOPE_HD std::int64_t scale_offset() const { return data_bytes(); }
+  EPSCOPE_HD std::int64_t idx_offset() const {
+    return data_bytes() + (fp8 ? std::int64_t{hidden} / kScaleBlock * 4 : 0);
+  }
+  EPSCOPE_HD std::int64_t weight_offset() const { return idx_offset() + 4 * std::int64_t{topk}; }
+  EPSCOPE_HD std::int64_t meta_offset() const { return weight_offset() + 4 * std::int64_t{topk}; }
+  EPSCOPE_HD std::int64_t bytes() const { return align16(meta_offset() + 8); }
+};
+
+// Test payloads. Every value is k/16 or k/32 with small |k|, so BF16 holds it exactly and the
+// checker can recompute every received element.
+
+/// Dispatch input of `rank`, token `token_idx`, column `col`: in [-7.8125, 7.8125].
+EPSCOPE_HD float input_value(int rank, int token_idx, int col) {
+  const int k = (rank * 37 + token_idx * 11 + col * 3) % 251;
+  return static_cast<float>(k - 125) / 16.0f;
+}
+
+/// Expert output that `tag` (LL: global expert, HT: expert rank) computes for token `token_idx`
+/// of `src_rank`, column `col`: in [-0.9375, 0.9375].
+EPSCOPE_HD float expert_output_value(int src_rank, int token_idx, int tag, int col) {
+  const int k = (src_rank * 131 + token_idx * 29 + tag * 17 + col * 7) % 61;
+  return static_cast<float>(k - 30) / 32.0f;
+}
+
+/// Top-k weight of copy `k` of token `token_idx` (LL combine): 0.125, 0.15625, 0.1875, 0.21875.
+EPSCOPE_HD float topk_weight(int token_idx, int k) {
+  return 0.125f * (1.0f + 0.25f * static_cast<float>((token_idx + k) % 4));
+}
+
+}  // namespace epscope::gpu
