@@ -3,8 +3,10 @@
 #   bash scripts/setup.sh run    installs what is missing, builds, runs `epscope estimate` on the
 #                                built-in default scenario
 #   bash scripts/setup.sh test   installs what is missing, builds, runs every test (release build,
-#                                then the CPU suite again under ASan+UBSan); GPU tests are skipped
-#                                with a message when there is no GPU
+#                                then the CPU suite again under ASan+UBSan+LeakSanitizer, then
+#                                each libFuzzer target for FUZZ_SECONDS, default 60: see
+#                                docs/reliability.md); GPU tests are skipped with a message when
+#                                there is no GPU
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-run}
@@ -15,6 +17,8 @@ packages=(cmake g++ make git pkg-config libgtest-dev libgmock-dev libbenchmark-d
           nlohmann-json3-dev libfmt-dev libtomlplusplus-dev pybind11-dev libopenmpi-dev
           openmpi-bin python3 python3-dev python3-matplotlib python3-numpy python3-pytest
           python3-venv python3-pip python3-setuptools python3-pybind11 clang-format)
+# The fuzz targets of `test` need clang with libFuzzer.
+[ "$what" = test ] && packages+=(clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -48,6 +52,8 @@ case "$what" in
     cmake --preset asan >/dev/null
     cmake --build --preset asan -j"$jobs"
     ctest --preset asan -j"$jobs" -LE gpu
+    echo "== fuzzing (scripts/fuzz.sh, ${FUZZ_SECONDS:-60} s per target)"
+    EPSCOPE_JOBS=$jobs bash scripts/fuzz.sh
     ;;
   *)
     echo "usage: bash scripts/setup.sh run|test" >&2

@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <thread>
 
 #include "epscope/estimate.h"
+#include "epscope/json.h"
+#include "epscope/lists.h"
 #include "test_helpers.h"
 
 namespace epscope {
@@ -157,6 +161,72 @@ TEST(Estimate, AllToAllPaysTheCountExchange) {
   p.count_exchange_us = 0;
   EXPECT_NEAR(estimate(s, p).dispatch_us,
               a2a - ModelParams::from_cluster(s.cluster).count_exchange_us, 1e-9);
+}
+
+// Issue 8, large valid scale: EP 4096 (512 nodes x 8) with 65,536 tokens per rank in LL. Uniform
+// top-8 of 4096 experts (one per rank): each (source, destination) pair carries
+// 65536 * 8 / 4096 = 128 copies. Per rank: dispatch 4096 * 128 * 7408 B = 3,883,925,504 B (past
+// 2^31), of which RDMA 4088 * 128 * 7408 = 3,876,339,712 B; combine 4096 * 128 * 14336 B =
+// 7,516,192,768 B (past 2^32); both phases 11,400,118,272 B. Exact in the result and in its JSON.
+TEST(Estimate, Ep4096With65536TokensPerRankIsExactAndFinite) {
+  Scenario s;
+  s.cluster = cluster_preset("h100-cx7");
+  s.cluster.num_nodes = 512;
+  s.moe.num_experts = 4096;
+  s.moe.max_tokens_per_rank = 65536;
+  s.tokens_per_rank.assign(4096, 65536);
+  ASSERT_NO_THROW(s.validate());
+  const EstimateResult r = estimate(s);
+  const auto rdma = static_cast<std::size_t>(LinkClass::kRdma);
+  ASSERT_EQ(r.ranks.size(), 4096u);
+  for (int rank : {0, 1, 2047, 4095}) {
+    const RankResult& rr = r.ranks[static_cast<std::size_t>(rank)];
+    EXPECT_EQ(rr.dispatch_send.total_bytes(), std::uint64_t{3883925504}) << rank;
+    EXPECT_EQ(rr.dispatch_send.bytes[rdma], std::uint64_t{3876339712}) << rank;
+    EXPECT_EQ(rr.combine_send.total_bytes(), std::uint64_t{7516192768}) << rank;
+    EXPECT_EQ(rr.send_bytes, std::uint64_t{11400118272}) << rank;
+    EXPECT_EQ(rr.recv_bytes, std::uint64_t{11400118272}) << rank;
+    EXPECT_TRUE(std::isfinite(rr.total_us)) << rank;
+  }
+  // The sender NIC must push its RDMA bytes: a lower bound on dispatch.
+  EXPECT_GE(r.dispatch_us, 3876339712.0 / (s.cluster.rank_nic_gbps() * 1e3));
+  EXPECT_TRUE(std::isfinite(r.total_us));
+  const nlohmann::json j = to_json(r);
+  EXPECT_EQ(j["ranks"][4095]["send_bytes"].get<std::uint64_t>(), std::uint64_t{11400118272});
+}
+
+// Issue 8, determinism: one scenario and seed give byte-identical JSON on every run, serially or
+// from several threads at once (no hidden shared state), in every mode with sampled,
+// group-limited routing; another seed gives another answer (so the comparison can fail).
+TEST(Estimate, SameScenarioAndSeedGiveByteIdenticalJsonOnAnyThread) {
+  for (KernelMode mode :
+       {KernelMode::kLowLatency, KernelMode::kHighThroughput, KernelMode::kAllToAll}) {
+    Scenario s = default_scenario();
+    s.cluster.nvlink_enabled = true;
+    s.mode = mode;
+    s.moe.num_groups = 8;
+    s.moe.topk_groups = 4;
+    s.routing = parse_routing("lognormal:0.8");
+    s.routing.seed = 42;
+    s.start_offset_us = expand_real_list("0x8,2.5x8", 16, "start-offset-us");
+    auto run = [](const Scenario& sc) {
+      nlohmann::json j = to_json(compare_balanced(sc, ModelParams::from_cluster(sc.cluster)));
+      j["scenario"] = to_json(sc);
+      return j.dump();
+    };
+    const std::string first = run(s);
+    EXPECT_EQ(run(s), first) << to_string(mode);
+    std::vector<std::string> out(4);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < out.size(); ++i)
+      threads.emplace_back([&, i] { out[i] = run(s); });
+    for (auto& t : threads)
+      t.join();
+    for (const std::string& o : out)
+      EXPECT_EQ(o, first) << to_string(mode);
+    s.routing.seed = 43;
+    EXPECT_NE(run(s), first) << to_string(mode);
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <numeric>
 
 #include "epscope/error.h"
@@ -51,6 +52,61 @@ TEST(TopkFile, RejectsBadContentWithClearErrors) {
   EXPECT_THROW(read_topk_file(data_path("golden_ll_topk.json"), 4, 2, 4, {1, 1, 0, 1}), InputError);
   EXPECT_THROW(read_topk_file(data_path("missing.json"), 4, 2, 4, {}), InputError);
   EXPECT_THROW(read_topk_file(data_path("golden_ll.toml"), 4, 2, 4, {}), InputError);  // extension
+}
+
+/// A .npy file with this header dict (padded as numpy pads it) and `body` after it.
+std::string write_npy(const std::string& name, const std::string& dict, const std::string& body) {
+  std::string header = dict;
+  while ((10 + header.size() + 1) % 64 != 0)
+    header += ' ';
+  header += '\n';
+  std::string bytes = std::string("\x93NUMPY\x01\x00", 8);
+  bytes += static_cast<char>(header.size() & 0xff);
+  bytes += static_cast<char>(header.size() >> 8);
+  const std::string path = testing::TempDir() + name;
+  std::ofstream(path, std::ios::binary) << bytes << header << body;
+  return path;
+}
+
+// Issue 8 fuzzing (fuzz_topk_file, first crash after 48 runs): .npy shapes that are not whole
+// numbers threw std::invalid_argument from std::stoll (an "internal error", exit 1) instead of an
+// InputError; a shape whose product overflows int64 passed the body-size check. Both are
+// InputErrors now (fixed on main by 283ed9d, which parses the header without std::regex).
+TEST(TopkFile, FuzzFoundNpyShapesAreInputErrors) {
+  const std::string body(64, '\0');  // 16 int32 zeros
+  for (const char* shape : {"(4, 2,\xbc"
+                            "2)",
+                            "(4, x, 2)", "(-1, 2)", "(99999999999999999999, 2)",
+                            "(4611686018427387904, 4, 2)", "(4, 4611686018427387904, 2)"}) {
+    const std::string path = write_npy(
+        "fuzz_shape.npy",
+        std::string("{'descr': '<i4', 'fortran_order': False, 'shape': ") + shape + ", }", body);
+    try {
+      read_topk_file(path, 4, 2, 4, {});
+      ADD_FAILURE() << "accepted shape " << shape;
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("routing file", 0), 0u) << e.what();
+    }
+  }
+  // The same header with a valid shape reads: the failures above are the shape's.
+  const std::string ok =
+      write_npy("ok.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (4, 2, 2), }", body);
+  EXPECT_EQ(read_topk_file(ok, 4, 2, 4, {}).at(3).num_tokens, 2);
+}
+
+// Issue 8 fuzzing (fuzz_records, after 1726 runs): a number past double ("1e400") makes
+// nlohmann::json throw out_of_range, not parse_error, while parsing; the JSON file reader let it
+// through as an "internal error". Every JSON file (top-k, expert map, calibration) is an
+// InputError now.
+TEST(TopkFile, FuzzFoundNumberOverflowIsAnInputError) {
+  const std::string path = testing::TempDir() + "overflow.json";
+  std::ofstream(path) << R"({"topk_idx": [[[1e400, 0]]]})";
+  try {
+    read_topk_file(path, 1, 2, 4, {});
+    ADD_FAILURE() << "accepted 1e400";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("routing file", 0), 0u) << e.what();
+  }
 }
 
 TEST(Sampling, TokensPickDistinctExpertsDeterministically) {

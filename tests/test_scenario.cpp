@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "epscope/error.h"
 #include "epscope/scenario.h"
 #include "test_helpers.h"
@@ -77,6 +79,77 @@ TEST(Scenario, ValidationNamesTheField) {
   s.moe.num_groups = 128;
   s.moe.topk_groups = 2;  // 2 groups x 2 experts < topk 8
   EXPECT_EQ(field_of(s), "topk-groups");
+}
+
+// Issue 8: NaN, infinity, negative and absurd values in every field are rejected, and the
+// message starts with the field's name (the CLI prints it as the one error line).
+TEST(Scenario, RejectsNonFiniteNegativeAndAbsurdValuesInEveryField) {
+  static constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  static constexpr double inf = std::numeric_limits<double>::infinity();
+  struct Case {
+    const char* field;
+    void (*mutate)(Scenario&);
+  };
+  const Case cases[] = {
+      {"nodes", [](Scenario& s) { s.cluster.num_nodes = -1; }},
+      {"nodes", [](Scenario& s) { s.cluster.num_nodes = 0; }},
+      {"gpus-per-node", [](Scenario& s) { s.cluster.gpus_per_node = 0; }},
+      {"gpus-per-node", [](Scenario& s) { s.cluster.gpus_per_node = 1000000; }},
+      {"nodes", [](Scenario& s) { s.cluster.num_nodes = 1025; }},  // 1025 x 8 > 8192 ranks
+      {"nvlink-domain", [](Scenario& s) { s.cluster.nvlink_domain_size = 0; }},
+      {"nvlink-gbps", [](Scenario& s) { s.cluster.nvlink_gbps = inf; }},
+      {"nvlink-gbps", [](Scenario& s) { s.cluster.nvlink_gbps = 0; }},
+      {"nic-gbps", [](Scenario& s) { s.cluster.nic_gbps = -inf; }},
+      {"nic-gbps", [](Scenario& s) { s.cluster.nic_gbps = 1e-300; }},  // times overflow to inf
+      {"nics-per-gpu", [](Scenario& s) { s.cluster.nics_per_gpu = 0; }},
+      {"local-copy-gbps", [](Scenario& s) { s.cluster.local_copy_gbps = nan; }},
+      {"local-copy-gbps", [](Scenario& s) { s.cluster.local_copy_gbps = 1e300; }},
+      {"nvlink-latency-us", [](Scenario& s) { s.cluster.nvlink_latency_us = -1; }},
+      {"rdma-latency-us", [](Scenario& s) { s.cluster.rdma_latency_us = nan; }},
+      {"launch-us", [](Scenario& s) { s.cluster.launch_us = inf; }},
+      {"launch-us", [](Scenario& s) { s.cluster.launch_us = 1e308; }},  // sums overflow to inf
+      {"oversubscription", [](Scenario& s) { s.cluster.oversubscription = 0.5; }},
+      {"oversubscription", [](Scenario& s) { s.cluster.oversubscription = inf; }},
+      {"hidden", [](Scenario& s) { s.moe.hidden = -128; }},
+      {"hidden", [](Scenario& s) { s.moe.hidden = 1 << 30; }},
+      {"experts", [](Scenario& s) { s.moe.num_experts = 0; }},
+      {"experts", [](Scenario& s) { s.moe.num_experts = 1 << 30; }},
+      {"topk", [](Scenario& s) { s.moe.topk = 0; }},
+      {"topk", [](Scenario& s) { s.moe.topk = 257; }},  // more than the 256 experts
+      {"num-groups", [](Scenario& s) { s.moe.num_groups = 0; }},
+      {"num-groups", [](Scenario& s) { s.moe.num_groups = 3; }},  // does not divide 256
+      {"topk-groups", [](Scenario& s) { s.moe.topk_groups = 0; }},
+      {"max-tokens-per-rank", [](Scenario& s) { s.moe.max_tokens_per_rank = 0; }},
+      {"max-tokens-per-rank", [](Scenario& s) { s.moe.max_tokens_per_rank = -1; }},
+      {"tokens", [](Scenario& s) { s.tokens_per_rank[0] = -1; }},
+      {"tokens",
+       [](Scenario& s) {
+         s.mode = KernelMode::kAllToAll;  // no LL buffer cap: the absolute limit applies
+         s.tokens_per_rank[0] = std::int64_t{1} << 40;
+       }},
+      {"start-offset-us", [](Scenario& s) { s.start_offset_us.assign(16, nan); }},
+      {"start-offset-us", [](Scenario& s) { s.start_offset_us.assign(16, -1); }},
+      {"start-offset-us", [](Scenario& s) { s.start_offset_us.assign(16, inf); }},
+      {"start-offset-us", [](Scenario& s) { s.start_offset_us.assign(16, 1e308); }},
+      {"routing",
+       [](Scenario& s) {
+         s.routing = parse_routing("uniform");
+         s.routing.skew = nan;
+       }},
+      {"routing", [](Scenario& s) { s.routing = parse_routing("lognormal:1000"); }},
+      {"expert-map", [](Scenario& s) { s.moe.replicas.assign(256, {16}); }},  // rank 16 of 0..15
+  };
+  for (const Case& c : cases) {
+    Scenario s = default_scenario();
+    c.mutate(s);
+    try {
+      s.validate();
+      ADD_FAILURE() << c.field << ": accepted";
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), c.field) << e.what();
+      EXPECT_EQ(std::string(e.what()).rfind(c.field, 0), 0u) << e.what();
+    }
+  }
 }
 
 TEST(Scenario, BalancedKeepsTotalAndSpreadsRemainder) {

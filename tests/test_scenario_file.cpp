@@ -70,5 +70,60 @@ TEST(ExpertMap, EplbPhysicalToLogical) {
   EXPECT_THROW(read_expert_map(write_temp("bad.json", "{"), 11, 4), InputError);
 }
 
+// Issue 8: a shape that is not validated yet reached the map reader: 0 ranks divided by zero
+// (SIGFPE) and -5 experts threw std::length_error ("internal error"); nodes x gpus_per_node past
+// INT_MAX overflowed before the token list was expanded. All are InputErrors naming the field.
+TEST(ExpertMap, UnvalidatedShapeIsAnInputErrorNotACrash) {
+  const auto map = write_temp("map4.json", R"({"physical_to_logical": [0, 1, 2, 3]})");
+  auto field_of = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const InputError& e) {
+      return e.field();
+    }
+    return "(accepted)";
+  };
+  EXPECT_EQ(field_of([&] { read_expert_map(map, -5, 4); }), "experts");
+  EXPECT_EQ(field_of([&] { read_expert_map(map, 4, 0); }), "nodes");
+  Scenario s = default_scenario();
+  EXPECT_EQ(
+      field_of([&] {
+        apply_scenario_file(
+            write_temp("zero_ranks.toml",
+                       "[cluster]\nnodes = 0\n[moe]\nexpert_map = \"epscope_test_map4.json\"\n"),
+            s);
+      }),
+      "nodes");
+  s = default_scenario();
+  EXPECT_EQ(field_of([&] {
+              apply_scenario_file(write_temp("huge_ranks.toml",
+                                             "tokens = 1\n[cluster]\nnodes = 2147483647\n"
+                                             "gpus_per_node = 2\n"),
+                                  s);
+            }),
+            "nodes");
+  // fuzz_scenario_file, after 34177 runs: a float past int64 where an integer belongs made
+  // toml++ cast it unchecked (UBSan: "2e+56 is outside the range of representable values").
+  s = default_scenario();
+  EXPECT_EQ(field_of([&] {
+              apply_scenario_file(write_temp("float_experts.toml", "[moe]\nexperts = 2e56\n"), s);
+            }),
+            "moe.experts");
+  EXPECT_EQ(
+      field_of([&] { apply_scenario_file(write_temp("float_seed.toml", "seed = 1e30\n"), s); }),
+      "seed");
+  s = default_scenario();
+  apply_scenario_file(write_temp("whole_float.toml", "[moe]\nexperts = 128.0\n"), s);
+  EXPECT_EQ(s.moe.num_experts, 128);  // a whole float still reads as an integer
+  s = default_scenario();
+  EXPECT_EQ(field_of([&] {
+              apply_scenario_file(
+                  write_temp("neg_experts.toml",
+                             "[moe]\nexperts = -5\nexpert_map = \"epscope_test_map4.json\"\n"),
+                  s);
+            }),
+            "experts");
+}
+
 }  // namespace
 }  // namespace epscope

@@ -37,7 +37,7 @@ void apply_calibration_file(const std::string& path, ModelParams& params) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error; out_of_range (1e400)
     throw InputError("calibration", path, fmt::format("malformed JSON: {}", e.what()));
   }
   if (!j.is_object() || !j.contains("params") || !j["params"].is_object()) {

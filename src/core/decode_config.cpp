@@ -153,7 +153,7 @@ ModelConfig load_model_config(const std::string& path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error; out_of_range (1e400)
       throw InputError("model", path, fmt::format("malformed JSON: {}", e.what()));
     }
     if (!j.is_object()) throw InputError("model", path, "expected a JSON object");

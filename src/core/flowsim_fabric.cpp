@@ -8,6 +8,7 @@
 
 #include "epscope/error.h"
 #include "epscope/flowsim.h"
+#include "toml_integer.h"
 
 namespace epscope {
 
@@ -120,7 +121,7 @@ double real_field(const toml::table& table, const char* key, double fallback) {
 int int_field(const toml::table& table, const char* key, int fallback) {
   const toml::node* node = table.get(key);
   if (node == nullptr) return fallback;
-  if (auto v = node->value<std::int64_t>(); v && *v >= INT32_MIN && *v <= INT32_MAX) {
+  if (auto v = detail::toml_integer(*node); v && *v >= INT32_MIN && *v <= INT32_MAX) {
     return static_cast<int>(*v);
   }
   throw InputError(std::string("fabric.") + key, node_text(*node), "expected an integer");

@@ -124,7 +124,8 @@ nlohmann::json read_json_file(const std::string& path, const std::string& field)
   if (!in) throw InputError(field, path, "the file cannot be opened");
   try {
     return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for numbers past double (1e400) thrown while parsing.
     throw InputError(field, path, fmt::format("malformed JSON: {}", e.what()));
   }
 }

@@ -76,7 +76,7 @@ Snapshot load_snapshot(const std::string& path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error; out_of_range (1e400)
       throw InputError("snapshot", path, fmt::format("malformed JSON: {}", e.what()));
     }
     if (!j.is_object() || !j.contains("requests") || !j["requests"].is_array()) {

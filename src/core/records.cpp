@@ -185,7 +185,7 @@ void read_records(std::istream& in, const std::string& name, const std::vector<R
       json j;
       try {
         j = json::parse(line);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {  // parse_error; out_of_range (1e400)
         throw InputError(fmt::format("malformed JSON ({})", e.what()));
       }
       if (j.is_object() && !matches(j, where)) {

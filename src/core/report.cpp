@@ -422,7 +422,7 @@ ReportInput read_report_input(const std::string& path) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
       records.push_back(nlohmann::json::parse(line));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error; out_of_range (1e400)
       throw InputError("report input", fmt::format("{} line {}", path, line_no),
                        fmt::format("malformed JSON: {}", e.what()));
     }

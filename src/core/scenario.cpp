@@ -20,15 +20,24 @@ void require_int(const char* field, long long value, long long lo, long long hi)
   }
 }
 
-void require_positive(const char* field, double value) {
-  if (!std::isfinite(value) || value <= 0) {
-    throw InputError(field, num(value), "must be a finite number > 0");
+// Real-valued fields have bounds too: a finite but absurd value (a NIC of 1e-300 GB/s, a launch
+// of 1e308 us) would turn times into infinity, which JSON cannot carry.
+constexpr double kMinGbps = 1e-6;  // 1 KB/s
+constexpr double kMaxGbps = 1e6;   // 1 PB/s
+constexpr double kMaxUs = 1e9;     // ~17 minutes
+constexpr double kMaxSkew = 50;    // exp(50 * z) stays finite for every normal draw z
+
+void require_gbps(const char* field, double value) {
+  if (!std::isfinite(value) || value < kMinGbps || value > kMaxGbps) {
+    throw InputError(field, num(value),
+                     fmt::format("must be a finite number of GB/s in {}..{}", kMinGbps, kMaxGbps));
   }
 }
 
-void require_non_negative(const char* field, double value) {
-  if (!std::isfinite(value) || value < 0) {
-    throw InputError(field, num(value), "must be a finite number >= 0");
+void require_us(const char* field, double value) {
+  if (!std::isfinite(value) || value < 0 || value > kMaxUs) {
+    throw InputError(field, num(value),
+                     fmt::format("must be a finite number of microseconds in 0..{}", kMaxUs));
   }
 }
 
@@ -49,15 +58,16 @@ void Cluster::validate() const {
         fmt::format("must be a multiple of gpus-per-node ({}): a domain holds whole nodes",
                     gpus_per_node));
   }
-  require_positive("nvlink-gbps", nvlink_gbps);
-  require_positive("nic-gbps", nic_gbps);
+  require_gbps("nvlink-gbps", nvlink_gbps);
+  require_gbps("nic-gbps", nic_gbps);
   require_int("nics-per-gpu", nics_per_gpu, 1, 64);
-  require_positive("local-copy-gbps", local_copy_gbps);
-  require_non_negative("nvlink-latency-us", nvlink_latency_us);
-  require_non_negative("rdma-latency-us", rdma_latency_us);
-  require_non_negative("launch-us", launch_us);
-  if (!std::isfinite(oversubscription) || oversubscription < 1) {
-    throw InputError("oversubscription", num(oversubscription), "must be a finite number >= 1");
+  require_gbps("local-copy-gbps", local_copy_gbps);
+  require_us("nvlink-latency-us", nvlink_latency_us);
+  require_us("rdma-latency-us", rdma_latency_us);
+  require_us("launch-us", launch_us);
+  if (!std::isfinite(oversubscription) || oversubscription < 1 || oversubscription > kMaxGbps) {
+    throw InputError("oversubscription", num(oversubscription),
+                     fmt::format("must be a finite number in 1..{}", kMaxGbps));
   }
 }
 
@@ -143,16 +153,16 @@ void Scenario::validate() const {
                        fmt::format("give one offset per rank ({}) or one for all", n));
     }
     for (double o : start_offset_us)
-      require_non_negative("start-offset-us", o);
+      require_us("start-offset-us", o);
   }
   if (mode == KernelMode::kHighThroughput && !cluster.nvlink_enabled) {
     throw InputError("nvlink", "off",
                      "mode ht forwards over NVLink inside a domain (as DeepEP's normal kernels); "
                      "use --nvlink on, or mode ll / a2a for pure RDMA");
   }
-  if (!std::isfinite(routing.skew) || routing.skew < 0) {
+  if (!std::isfinite(routing.skew) || routing.skew < 0 || routing.skew > kMaxSkew) {
     throw InputError("routing", routing.to_string(),
-                     "the skew parameter must be a finite number >= 0");
+                     fmt::format("the skew parameter must be a finite number in 0..{}", kMaxSkew));
   }
   if (routing.file.empty() && routing.expected && moe.num_groups > 1 &&
       routing.popularity != RoutingSpec::Popularity::kUniform) {

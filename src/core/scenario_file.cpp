@@ -13,6 +13,7 @@
 #include "epscope/error.h"
 #include "epscope/json.h"
 #include "epscope/lists.h"
+#include "toml_integer.h"
 
 namespace epscope {
 namespace {
@@ -50,7 +51,7 @@ class Reader {
 
   void integer(const std::string& key, int& out) {
     with(key, [&](const toml::node& n) {
-      const auto v = n.value<std::int64_t>();
+      const auto v = detail::toml_integer(n);
       if (!v || *v < INT32_MIN || *v > INT32_MAX) throw bad(key, n, "an integer");
       out = static_cast<int>(*v);
     });
@@ -162,7 +163,7 @@ void apply_scenario_file(const std::string& path, Scenario& s) {
     if (!s.routing.file.empty()) s.routing.file = relative_to_file(s.routing.file);
   });
   top.with("seed", [&](const toml::node& n) {
-    const auto v = n.value<std::int64_t>();
+    const auto v = detail::toml_integer(n);
     if (!v || *v < 0) throw InputError("seed", "?", "seed in " + path + " must be an integer >= 0");
     s.routing.seed = static_cast<std::uint64_t>(*v);
   });
@@ -186,6 +187,9 @@ void apply_scenario_file(const std::string& path, Scenario& s) {
     r.real("oversubscription", s.cluster.oversubscription);
     r.boolean("nvlink", s.cluster.nvlink_enabled);
     r.reject_unknown();
+    // The rank count must be sane (no int overflow, no zero) before the expert map and the lists
+    // below are read against it.
+    s.cluster.validate();
   }
   if (const toml::table* t = subtable(path, root, "moe")) {
     Reader r(path, *t, "moe");
@@ -224,6 +228,18 @@ std::vector<std::vector<int>> read_expert_map(const std::string& path, int num_e
 
 std::vector<std::vector<int>> expert_map_from_json(const nlohmann::json& j, int num_experts,
                                                    int num_ranks, const std::string& path) {
+  // The shape the map is read against may not be validated yet (flags and file keys apply in any
+  // order); without this a zero rank count divides by zero and a negative expert count allocates.
+  if (num_experts < 1 || num_experts > kMaxExperts) {
+    throw InputError(
+        "experts", std::to_string(num_experts),
+        fmt::format("allowed: 1..{} (the expert map is read against it)", kMaxExperts));
+  }
+  if (num_ranks < 1 || num_ranks > kMaxRanks) {
+    throw InputError(
+        "nodes", fmt::format("{} ranks", num_ranks),
+        fmt::format("allowed: 1..{} ranks (the expert map is read against it)", kMaxRanks));
+  }
   std::vector<std::vector<int>> replicas(static_cast<std::size_t>(num_experts));
   auto check_int = [&](const nlohmann::json& v, int lo, int hi, const std::string& what) {
     if (!v.is_number_integer() || v.get<long long>() < lo || v.get<long long>() > hi) {

@@ -266,6 +266,7 @@ std::vector<RankTopk> from_npy(const std::string& path, int num_ranks, int topk,
 std::vector<RankTopk> read_topk_file(const std::string& path, int num_ranks, int topk,
                                      int num_experts,
                                      const std::vector<std::int64_t>& tokens_hint) {
+  EPSCOPE_ASSERT(tokens_hint.empty() || static_cast<int>(tokens_hint.size()) == num_ranks);
   std::vector<RankTopk> out;
   if (ends_with(path, ".npy")) {
     out = from_npy(path, num_ranks, topk, num_experts, tokens_hint);
