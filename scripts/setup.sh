@@ -17,8 +17,8 @@ packages=(cmake g++ make git pkg-config libgtest-dev libgmock-dev libbenchmark-d
           nlohmann-json3-dev libfmt-dev libtomlplusplus-dev pybind11-dev libopenmpi-dev
           openmpi-bin python3 python3-dev python3-matplotlib python3-numpy python3-pytest
           python3-venv python3-pip python3-setuptools python3-pybind11 clang-format)
-# The fuzz targets of `test` need clang with libFuzzer.
-[ "$what" = test ] && packages+=(clang-14 libclang-rt-14-dev)
+# `test` also needs clang with libFuzzer (fuzz targets) and headless Chromium (the report test).
+[ "$what" = test ] && packages+=(clang-14 libclang-rt-14-dev chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
