@@ -2,10 +2,12 @@
 // docs/model.md §8.1.
 #include <fmt/format.h>
 #include <toml++/toml.h>
+
 #include <array>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include "toml_integer.h"
 
 #include "epscope/decode.h"
 #include "epscope/error.h"
@@ -132,7 +134,7 @@ ModelConfig load_model_config(const std::string& path) {
   if (is_toml) {
     toml::table table;
     try {
-      table = toml::parse_file(path);
+      table = detail::parse_toml_file(path, "model config");
     } catch (const toml::parse_error& e) {
       throw InputError("model", path, fmt::format("malformed TOML: {}", e.description()));
     }

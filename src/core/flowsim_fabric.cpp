@@ -139,7 +139,7 @@ std::string string_field(const toml::table& table, const char* key, const std::s
 void apply_fabric_file(const std::string& path, Fabric& fabric) {
   toml::table file;
   try {
-    file = toml::parse_file(path);
+    file = detail::parse_toml_file(path, "fabric");
   } catch (const toml::parse_error& e) {
     throw InputError("--scenario", path,
                      std::string("a TOML file; ") + std::string(e.description()));

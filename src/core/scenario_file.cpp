@@ -24,7 +24,7 @@ const std::set<std::string> kForeignTables = {"fabric", "plan", "model", "sweep"
 
 toml::table parse(const std::string& path) {
   try {
-    return toml::parse_file(path);
+    return detail::parse_toml_file(path, "scenario file");
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
     throw InputError("scenario file",

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include "toml_integer.h"
 
 #include "epscope/error.h"
 #include "epscope/json.h"
@@ -116,7 +118,7 @@ SweepGrid parse_vary_flags(const std::vector<std::string>& flags) {
 SweepGrid read_sweep_table(const std::string& path) {
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = detail::parse_toml_file(path, "sweep");
   } catch (const toml::parse_error& e) {
     throw InputError("sweep file", path, fmt::format("malformed TOML: {}", e.description()));
   }
