@@ -38,24 +38,33 @@ inline toml::table parse_toml_file(const std::string& path, const char* field) {
   const std::size_t n = text.size();
   std::size_t i = 0;
   int line = 1;
+  char prev = '\n';  // the last character that is not a space or a tab on this line
   while (i < n) {
     const char c = text[i];
+    // A quote opens a string only where TOML lets a string begin: a key at the start of a line or
+    // after '.', a value after '=', '[', ',' or '{'. Elsewhere it is part of a bad token.
+    const bool string_may_start =
+        prev == '\n' || prev == '=' || prev == '[' || prev == ',' || prev == '{' || prev == '.';
     if (c == '\n') {
       ++line;
       ++i;
+      prev = '\n';
     } else if (c == '#') {
       while (i < n && text[i] != '\n')
         ++i;
-    } else if ((c == '"' || c == '\'') && text.compare(i, 3, std::string(3, c)) != 0) {
+    } else if ((c == '"' || c == '\'') && string_may_start &&
+               text.compare(i, 3, std::string(3, c)) != 0) {
       // A single-line string: up to the closing quote or the end of the line.
       for (++i; i < n && text[i] != c && text[i] != '\n'; ++i) {
         if (c == '"' && text[i] == '\\' && i + 1 < n && text[i + 1] != '\n') ++i;
       }
       if (i < n && text[i] == c) ++i;
+      prev = c;
     } else if (static_cast<unsigned char>(c) >= 0x80) {
       throw InputError(field, fmt::format("{} line {}", path, line),
                        "non-ASCII characters are allowed only in comments and single-line strings");
     } else {
+      if (c != ' ' && c != '\t') prev = c;
       ++i;
     }
   }
