@@ -5,7 +5,8 @@
 #   bash scripts/fuzz.sh                  every target, 60 s each
 #   FUZZ_SECONDS=600 bash scripts/fuzz.sh fuzz_topk_file    one target, 10 minutes
 # Env: FUZZ_SECONDS (per target, default 60), FUZZ_JOBS (targets run at once, default: cores),
-#      EPSCOPE_JOBS (build jobs), CXX (default clang++-14 or clang++).
+#      EPSCOPE_JOBS (build jobs), CXX (default clang++-14 or clang++), FUZZ_SEED (libFuzzer
+#      seed, default 1: CI explores the same input sequence every run; 0 = random).
 # Exit status 1 when a target crashes; the reproducer is kept in build-fuzz/crashes/<target>/ and
 # `build-fuzz/fuzz/<target> FILE` replays it.
 set -euo pipefail
@@ -44,7 +45,7 @@ run_one() {  # run_one <target>: fuzz for $seconds from a scratch copy of the se
   cp fuzz/corpus/"$t"/* "$work"/ 2>/dev/null || true
   local dict=()
   [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
-  "build-fuzz/fuzz/$t" "$work" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  "build-fuzz/fuzz/$t" "$work" "${dict[@]}" -seed="${FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -max_len=65536 -artifact_prefix="$crashes/" -print_final_stats=1 \
     >"build-fuzz/$t.log" 2>&1
 }
