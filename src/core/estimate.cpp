@@ -236,21 +236,17 @@ class PhaseModel {
       return static_cast<double>(t.bytes[c]);
     };
 
-    keep_max(out.send, busy_us(bytes(snd, R), p_.nic_tx_gbps), [&] {
-      return link_bottleneck(Resource::kNicTx, "sender NIC", r,
-                             busy_us(bytes(snd, R), p_.nic_tx_gbps), snd.msgs[R], bytes(snd, R),
-                             p_.nic_tx_gbps, unit_);
-    });
-    keep_max(out.send, busy_us(bytes(snd, N), p_.nvlink_tx_gbps), [&] {
-      return link_bottleneck(Resource::kNvlinkTx, "NVLink egress", r,
-                             busy_us(bytes(snd, N), p_.nvlink_tx_gbps), snd.msgs[N], bytes(snd, N),
-                             p_.nvlink_tx_gbps, unit_);
-    });
-    keep_max(out.send, busy_us(bytes(snd, L), p_.local_gbps), [&] {
-      return link_bottleneck(Resource::kLocalCopy, "local copy", r,
-                             busy_us(bytes(snd, L), p_.local_gbps), snd.msgs[L], bytes(snd, L),
-                             p_.local_gbps, unit_);
-    });
+    // One bound per (side, link class): the busy time of that port and, if it wins, its reason.
+    auto link = [&](Bound& side, Resource resource, const char* what, const ClassTotals& t,
+                    std::size_t c, double gbps) {
+      const double busy = busy_us(bytes(t, c), gbps);
+      keep_max(side, busy, [&] {
+        return link_bottleneck(resource, what, r, busy, t.msgs[c], bytes(t, c), gbps, unit_);
+      });
+    };
+    link(out.send, Resource::kNicTx, "sender NIC", snd, R, p_.nic_tx_gbps);
+    link(out.send, Resource::kNvlinkTx, "NVLink egress", snd, N, p_.nvlink_tx_gbps);
+    link(out.send, Resource::kLocalCopy, "local copy", snd, L, p_.local_gbps);
     if (p_.per_msg_us > 0) {
       const double msgs = snd.msgs[N] + snd.msgs[R];
       keep_max(out.send, msgs * p_.per_msg_us, [&] {
@@ -259,16 +255,8 @@ class PhaseModel {
                                 unit_, p_.per_msg_us));
       });
     }
-    keep_max(out.recv, busy_us(bytes(rcv, R), p_.nic_rx_gbps), [&] {
-      return link_bottleneck(Resource::kNicRx, "receiver NIC", r,
-                             busy_us(bytes(rcv, R), p_.nic_rx_gbps), rcv.msgs[R], bytes(rcv, R),
-                             p_.nic_rx_gbps, unit_);
-    });
-    keep_max(out.recv, busy_us(bytes(rcv, N), p_.nvlink_rx_gbps), [&] {
-      return link_bottleneck(Resource::kNvlinkRx, "NVLink ingress", r,
-                             busy_us(bytes(rcv, N), p_.nvlink_rx_gbps), rcv.msgs[N], bytes(rcv, N),
-                             p_.nvlink_rx_gbps, unit_);
-    });
+    link(out.recv, Resource::kNicRx, "receiver NIC", rcv, R, p_.nic_rx_gbps);
+    link(out.recv, Resource::kNvlinkRx, "NVLink ingress", rcv, N, p_.nvlink_rx_gbps);
     if (p_.leaf_uplink_factor < 1.0) {
       const int leaf = leaf_of(r);
       const double up = up_bytes_[static_cast<std::size_t>(leaf)];
