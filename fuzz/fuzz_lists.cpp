@@ -74,11 +74,11 @@ void check_routing(const std::string& text, std::uint8_t knob) {
   }
   const RoutingCounts c = compute_routing(s);
   double copies = 0;
-  for (double x : c.copies) {
+  for (double x : c.copies.dense()) {
     fuzz::require(std::isfinite(x) && x >= 0);
     copies += x;
   }
-  for (double x : c.token_ranks)
+  for (double x : c.token_ranks.dense())
     fuzz::require(std::isfinite(x) && x >= 0);
   const double want = static_cast<double>(s.total_tokens() * s.moe.topk);
   fuzz::require(std::fabs(copies - want) <= 1e-6 * (want + 1));

@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (num_experts % num_ranks != 0 && num_ranks % num_experts != 0) return 0;
   const RoutingCounts c = count_routing(s, topk_idx);
   double copies = 0;
-  for (double x : c.copies)
+  for (double x : c.copies.dense())
     copies += x;
   fuzz::require(copies == chosen);
   return 0;

@@ -41,7 +41,7 @@ ModelParams tiny_params() {
 PhaseTraffic empty_phase(int num_ranks, int num_stages) {
   PhaseTraffic phase;
   for (int s = 0; s < num_stages; ++s) {
-    phase.stages.push_back({s == 0 ? "rdma" : "forward", TrafficMatrix(num_ranks)});
+    phase.stages.push_back({s == 0 ? "rdma" : "forward", TrafficMatrix(num_ranks, 1000)});
   }
   phase.send.resize(static_cast<std::size_t>(num_ranks));
   phase.recv.resize(static_cast<std::size_t>(num_ranks));
@@ -51,8 +51,8 @@ PhaseTraffic empty_phase(int num_ranks, int num_stages) {
 }
 
 void put(PhaseTraffic& phase, int stage, int src, int dst, std::uint64_t bytes) {
-  phase.stages[static_cast<std::size_t>(stage)].matrix.at(src, dst) = {
-      static_cast<double>(bytes) / 1000, bytes};
+  phase.stages[static_cast<std::size_t>(stage)].matrix.set(src, dst,
+                                                           static_cast<double>(bytes) / 1000);
 }
 
 /// 2 ranks: dispatch 0 -> 1 100'000 B (2 us at 50 GB/s) and 1 -> 0 50'000 B (1 us).

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "epscope/scaled_rows.h"
 #include "epscope/scenario.h"
 
 namespace epscope {
@@ -55,26 +56,20 @@ std::vector<RankTopk> sample_topk(const Scenario& scenario);
 std::vector<RankTopk> read_topk_file(const std::string& path, int num_ranks, int topk,
                                      int num_experts, const std::vector<std::int64_t>& tokens_hint);
 
-/// Counts, dense and row-major by source. Real-valued: exact integers for sampled or file routing,
-/// exact expectations for `expected` routing.
+/// Counts per (source, destination), sparse (scaled_rows.h). Real-valued: exact integers for
+/// sampled or file routing, exact expectations for `expected` routing, where row s is tokens(s) x
+/// the per-token profile of s's replica choice.
 struct RoutingCounts {
   int num_ranks = 0;
   int num_domains = 0;
-  std::vector<double> copies;       // [src * R + dst]: (token, expert) pairs with the expert on dst
-  std::vector<double> token_ranks;  // [src * R + dst]: tokens with >= 1 expert on dst
-  std::vector<double> token_domains;  // [src * D + dom]: tokens with >= 1 expert in domain dom
-  std::vector<double> expert_load;    // [logical expert]: copies received, summed over sources
+  ScaledRows copies;                // [src][dst]: (token, expert) pairs with the expert on dst
+  ScaledRows token_ranks;           // [src][dst]: tokens with >= 1 expert on dst
+  ScaledRows token_domains;         // [src][dom]: tokens with >= 1 expert in domain dom
+  std::vector<double> expert_load;  // [logical expert]: copies received, summed over sources
 
-  double copies_at(int src, int dst) const { return copies[idx(src, dst)]; }
-  double token_ranks_at(int src, int dst) const { return token_ranks[idx(src, dst)]; }
-  double token_domains_at(int src, int dom) const {
-    return token_domains[static_cast<std::size_t>(src) * num_domains + dom];
-  }
-
- private:
-  std::size_t idx(int src, int dst) const {
-    return static_cast<std::size_t>(src) * num_ranks + dst;
-  }
+  double copies_at(int src, int dst) const { return copies.at(src, dst); }
+  double token_ranks_at(int src, int dst) const { return token_ranks.at(src, dst); }
+  double token_domains_at(int src, int dom) const { return token_domains.at(src, dom); }
 };
 
 /// Counts from explicit top-k indices (sampled or file routing).

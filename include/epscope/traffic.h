@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,23 +32,91 @@ struct Transfer {
   std::uint64_t bytes = 0;
 };
 
-/// Dense num_ranks x num_ranks matrix of transfers, row-major by source.
+/// Messages and bytes of every (src, dst) pair of one stage, sparse: the messages are a
+/// ScaledRows (scaled_rows.h), read as is or transposed (combine runs dispatch's pairs backwards
+/// and shares its rows), and the bytes of a cell are round(messages x message bytes), as
+/// PhaseTraffic::message_bytes. docs/architecture.md "Traffic representation".
 class TrafficMatrix {
  public:
+  /// A nonzero cell of one row.
+  struct Cell {
+    int dst = 0;
+    Transfer transfer;
+  };
+
   TrafficMatrix() = default;
-  explicit TrafficMatrix(int num_ranks)
-      : num_ranks_(num_ranks), cells_(static_cast<std::size_t>(num_ranks) * num_ranks) {}
-  int num_ranks() const { return num_ranks_; }
-  Transfer& at(int src, int dst) { return cells_[idx(src, dst)]; }
-  const Transfer& at(int src, int dst) const { return cells_[idx(src, dst)]; }
-  bool empty() const { return cells_.empty(); }
+  /// All zero.
+  TrafficMatrix(int num_ranks, std::int64_t message_bytes);
+  /// Messages (src, dst) = msgs.at(src, dst), or msgs.at(dst, src) when `transposed`.
+  TrafficMatrix(ScaledRows msgs, std::int64_t message_bytes, bool transposed);
+
+  int num_ranks() const { return msgs_.num_rows(); }
+  bool empty() const { return num_ranks() == 0; }
+  std::int64_t message_bytes() const { return message_bytes_; }
+  /// The transfer of one pair; zero where there is none. O(log row length).
+  Transfer at(int src, int dst) const {
+    return transfer(transposed_ ? msgs_.at(dst, src) : msgs_.at(src, dst));
+  }
+  /// Sets the messages of one pair. For hand-built traffic (tests); O(row length).
+  void set(int src, int dst, double num_msgs) {
+    transposed_ ? msgs_.set(dst, src, num_msgs) : msgs_.set(src, dst, num_msgs);
+  }
+
+  /// Calls visit(src, dst, transfer) for every pair with messages (> 0), in the order of the
+  /// stored rows, columns ascending: row-major as is, column-major when transposed. Either way a
+  /// sum over the pairs of one src (or of one dst) sees its terms in ascending dst (src) order,
+  /// as a row-major pass over the dense matrix does; sums that mix rows and columns may not.
+  template <typename Visit>
+  void for_each_cell(Visit&& visit) const {
+    for (int r = 0; r < msgs_.num_rows(); ++r) {
+      const ScaledRows::Row row = msgs_.row(r);
+      for (std::size_t i = 0; i < row.cols.size(); ++i) {
+        const double num_msgs = row.scale * row.values[i];
+        if (num_msgs <= 0) continue;
+        if (transposed_) {
+          visit(row.cols[i], r, transfer(num_msgs));
+        } else {
+          visit(r, row.cols[i], transfer(num_msgs));
+        }
+      }
+    }
+  }
+
+  /// Calls visit(src, cells) for every src in order, with `cells` (a span of Cell) its pairs with
+  /// messages, dst ascending. A transposed matrix is transposed on the way: O(cells) more.
+  template <typename Visit>
+  void for_each_row(Visit&& visit) const {
+    if (transposed_) {
+      const std::vector<std::vector<Cell>> rows = transposed_rows();
+      for (int src = 0; src < num_ranks(); ++src)
+        visit(src, std::span<const Cell>(rows[static_cast<std::size_t>(src)]));
+      return;
+    }
+    std::vector<Cell> cells;
+    for (int src = 0; src < num_ranks(); ++src) {
+      const ScaledRows::Row row = msgs_.row(src);
+      cells.clear();
+      for (std::size_t i = 0; i < row.cols.size(); ++i) {
+        const double num_msgs = row.scale * row.values[i];
+        if (num_msgs > 0) cells.push_back({row.cols[i], transfer(num_msgs)});
+      }
+      visit(src, std::span<const Cell>(cells));
+    }
+  }
 
  private:
-  std::size_t idx(int src, int dst) const {
-    return static_cast<std::size_t>(src) * num_ranks_ + dst;
+  /// bytes = round(messages x message bytes), 64-bit (docs/model.md §2).
+  Transfer transfer(double num_msgs) const {
+    return {num_msgs, num_msgs > 0 ? static_cast<std::uint64_t>(num_msgs * bytes_per_msg_ + 0.5)
+                                   : std::uint64_t{0}};
   }
-  int num_ranks_ = 0;
-  std::vector<Transfer> cells_;
+  /// The rows of a transposed matrix: [src] = its cells, dst ascending.
+  std::vector<std::vector<Cell>> transposed_rows() const;
+
+  ScaledRows msgs_;
+  std::int64_t message_bytes_ = 0;
+  double bytes_per_msg_ = 0;
+  bool transposed_ = false;
 };
 
 /// One store-and-forward stage of a phase. LL and a2a have one stage. HT dispatch has two:

@@ -50,9 +50,9 @@ double recv_side_us(const ClassTotals& recv, const ModelParams& comm) {
 std::vector<double> received_copies(const RoutingCounts& routing) {
   std::vector<double> copies(static_cast<std::size_t>(routing.num_ranks), 0.0);
   for (int src = 0; src < routing.num_ranks; ++src) {
-    for (int dst = 0; dst < routing.num_ranks; ++dst) {
-      copies[static_cast<std::size_t>(dst)] += routing.copies_at(src, dst);
-    }
+    const ScaledRows::Row row = routing.copies.row(src);
+    for (std::size_t i = 0; i < row.cols.size(); ++i)
+      copies[static_cast<std::size_t>(row.cols[i])] += row.scale * row.values[i];
   }
   return copies;
 }
@@ -145,16 +145,9 @@ Traffic DecodeModel::traffic_for(const Scenario& sc) const {
   for (int src = 0; src < num_ranks; ++src) {
     const auto tokens = static_cast<double>(sc.tokens_per_rank[static_cast<std::size_t>(src)]);
     total_tokens += tokens;
-    const auto row = static_cast<std::size_t>(src) * static_cast<std::size_t>(num_ranks);
-    for (std::size_t dst = 0; dst < static_cast<std::size_t>(num_ranks); ++dst) {
-      routing.copies[row + dst] *= tokens;
-      routing.token_ranks[row + dst] *= tokens;
-    }
-    const auto dom_row =
-        static_cast<std::size_t>(src) * static_cast<std::size_t>(routing.num_domains);
-    for (std::size_t dom = 0; dom < static_cast<std::size_t>(routing.num_domains); ++dom) {
-      routing.token_domains[dom_row + dom] *= tokens;
-    }
+    routing.copies.scale_row(src, tokens);
+    routing.token_ranks.scale_row(src, tokens);
+    routing.token_domains.scale_row(src, tokens);
   }
   // Expert popularity does not depend on the source, so expert load scales with the total.
   for (double& load : routing.expert_load)

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
+#include <span>
 
 #include "epscope/error.h"
 #include "epscope/lists.h"
@@ -75,6 +76,27 @@ Bottleneck link_bottleneck(Resource r, const char* what, int rank, double busy, 
                           megabytes(bytes), gbps));
 }
 
+/// served[i] = sum over j of min(b_j, b_i), the b the bytes of one sender's flows (fair share,
+/// docs/model.md §6). In whole bytes, so exact: the flows below b_i count whole, the others b_i.
+std::vector<double> fair_share_served(std::span<const TrafficMatrix::Cell> row) {
+  std::vector<std::uint64_t> sorted;
+  sorted.reserve(row.size());
+  for (const auto& cell : row)
+    sorted.push_back(cell.transfer.bytes);
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<std::uint64_t> below(sorted.size() + 1, 0);  // below[i]: sum of the i smallest
+  for (std::size_t i = 0; i < sorted.size(); ++i)
+    below[i + 1] = below[i] + sorted[i];
+  std::vector<double> served(row.size());
+  for (std::size_t i = 0; i < row.size(); ++i) {
+    const std::uint64_t b = row[i].transfer.bytes;
+    const auto smaller = static_cast<std::size_t>(
+        std::lower_bound(sorted.begin(), sorted.end(), b) - sorted.begin());
+    served[i] = static_cast<double>(below[smaller] + b * (sorted.size() - smaller));
+  }
+  return served;
+}
+
 class PhaseModel {
  public:
   PhaseModel(const Scenario& sc, const PhaseTraffic& phase, const ModelParams& p, double fixed_us)
@@ -89,9 +111,11 @@ class PhaseModel {
   PhaseResult run(const std::vector<double>& starts, const RoutingCounts& routing,
                   bool is_dispatch) {
     compute_leaf_loads();
+    if (is_dispatch && p_.expert_rx_gbps > 0 && sc_.mode == KernelMode::kLowLatency)
+      compute_hottest_experts(routing);
     std::vector<RankLoad> load(static_cast<std::size_t>(n_));
     for (int r = 0; r < n_; ++r)
-      load[static_cast<std::size_t>(r)] = rank_load(r, routing, is_dispatch);
+      load[static_cast<std::size_t>(r)] = rank_load(r, is_dispatch);
 
     // Latest start of anyone: the implicit barrier (every rank signals every peer, docs/model.md
     // §5.1).
@@ -99,42 +123,42 @@ class PhaseModel {
     const int latest_rank = static_cast<int>(latest - starts.begin());
 
     // For every receiver: the sender that finishes last among those sending to it, and the
-    // earliest start among them. One row-major pass per stage.
+    // earliest start among them. One pass over each stage's pairs.
     std::vector<int> slowest_sender(static_cast<std::size_t>(n_), -1);
     std::vector<double> slowest_done(static_cast<std::size_t>(n_), 0.0);
     std::vector<double> earliest_start(starts);
-    // Fair share (docs/model.md §6, a calibrated choice): a sender serves its destinations at
-    // once, so its flow of b_r bytes to r ends after sum_j min(b_j, b_r) of its B bytes, not B.
-    std::vector<double> row_bytes(static_cast<std::size_t>(n_));
-    for (const auto& stage : phase_.stages) {
-      for (int s = 0; s < n_; ++s) {
-        const double start = starts[static_cast<std::size_t>(s)];
-        const double busy = load[static_cast<std::size_t>(s)].send.at_us;
-        const Transfer* row = &stage.matrix.at(s, 0);
-        double total = 0;
-        for (int j = 0; j < n_; ++j) {
-          row_bytes[static_cast<std::size_t>(j)] = static_cast<double>(row[j].bytes);
-          total += static_cast<double>(row[j].bytes);
-        }
-        for (int r = 0; r < n_; ++r) {
-          if (row[r].bytes == 0 || r == s) continue;
-          const auto ri = static_cast<std::size_t>(r);
-          double share = 1;
-          if (p_.fair_share > 0 && total > 0) {
-            double served = 0;
-            for (double b : row_bytes)
-              served += std::min(b, row_bytes[ri]);
-            share = served / total;
-          }
-          const double done = start + busy * share;
-          earliest_start[ri] = std::min(earliest_start[ri], start);
-          if (done > slowest_done[ri] ||
-              (slowest_sender[ri] >= 0 && done == slowest_done[ri] && s < slowest_sender[ri])) {
-            slowest_done[ri] = done;
-            slowest_sender[ri] = s;
-          }
-        }
+    auto heard_from = [&](int s, int r, double done) {
+      const auto ri = static_cast<std::size_t>(r);
+      earliest_start[ri] = std::min(earliest_start[ri], starts[static_cast<std::size_t>(s)]);
+      if (done > slowest_done[ri] ||
+          (slowest_sender[ri] >= 0 && done == slowest_done[ri] && s < slowest_sender[ri])) {
+        slowest_done[ri] = done;
+        slowest_sender[ri] = s;
       }
+    };
+    auto sender_done = [&](int s, double share) {
+      const auto si = static_cast<std::size_t>(s);
+      return starts[si] + load[si].send.at_us * share;
+    };
+    for (const auto& stage : phase_.stages) {
+      if (p_.fair_share <= 0) {  // every flow of a sender ends with the sender
+        stage.matrix.for_each_cell([&](int s, int r, const Transfer& t) {
+          if (t.bytes != 0 && r != s) heard_from(s, r, sender_done(s, 1.0));
+        });
+        continue;
+      }
+      // Fair share (docs/model.md §6, a calibrated choice): a sender serves its destinations at
+      // once, so its flow of b_r bytes to r ends after sum_j min(b_j, b_r) of its B bytes, not B.
+      stage.matrix.for_each_row([&](int s, std::span<const TrafficMatrix::Cell> row) {
+        const std::vector<double> served = fair_share_served(row);
+        double total = 0;
+        for (const auto& cell : row)
+          total += static_cast<double>(cell.transfer.bytes);
+        for (std::size_t i = 0; i < row.size(); ++i) {
+          if (row[i].transfer.bytes == 0 || row[i].dst == s) continue;
+          heard_from(s, row[i].dst, sender_done(s, total > 0 ? served[i] / total : 1.0));
+        }
+      });
     }
 
     PhaseResult out;
@@ -211,13 +235,30 @@ class PhaseModel {
     down_bytes_.assign(static_cast<std::size_t>(cl_.gpus_per_node), 0.0);
     if (p_.leaf_uplink_factor >= 1.0) return;  // non-blocking: NICs bind first
     for (const auto& stage : phase_.stages) {
-      for (int s = 0; s < n_; ++s) {
-        for (int d = 0; d < n_; ++d) {
-          const auto bytes = static_cast<double>(stage.matrix.at(s, d).bytes);
-          if (bytes == 0 || link_class(cl_, s, d) != LinkClass::kRdma || leaf_of(s) == leaf_of(d))
-            continue;
-          up_bytes_[static_cast<std::size_t>(leaf_of(s))] += bytes;
-          down_bytes_[static_cast<std::size_t>(leaf_of(d))] += bytes;
+      // Whole bytes summed in doubles: exact in any order (below 2^53 B).
+      stage.matrix.for_each_cell([&](int s, int d, const Transfer& t) {
+        if (t.bytes == 0 || link_class(cl_, s, d) != LinkClass::kRdma || leaf_of(s) == leaf_of(d))
+          return;
+        up_bytes_[static_cast<std::size_t>(leaf_of(s))] += static_cast<double>(t.bytes);
+        down_bytes_[static_cast<std::size_t>(leaf_of(d))] += static_cast<double>(t.bytes);
+      });
+    }
+  }
+
+  /// LL receive queues: per rank, its hottest expert (the first of equals) and the copies it
+  /// gets, a replica's share of the expert's load (docs/model.md §5.2).
+  void compute_hottest_experts(const RoutingCounts& routing) {
+    hottest_copies_.assign(static_cast<std::size_t>(n_), 0.0);
+    hottest_expert_.assign(static_cast<std::size_t>(n_), -1);
+    const ExpertPlacement placement(sc_.moe, n_);
+    for (int e = 0; e < placement.num_experts(); ++e) {
+      const auto& reps = placement.replicas(e);
+      const double share =
+          routing.expert_load[static_cast<std::size_t>(e)] / static_cast<double>(reps.size());
+      for (const int r : reps) {
+        if (share > hottest_copies_[static_cast<std::size_t>(r)]) {
+          hottest_copies_[static_cast<std::size_t>(r)] = share;
+          hottest_expert_[static_cast<std::size_t>(r)] = e;
         }
       }
     }
@@ -225,7 +266,7 @@ class PhaseModel {
 
   double leaf_gbps() const { return cl_.num_nodes * p_.nic_tx_gbps * p_.leaf_uplink_factor; }
 
-  RankLoad rank_load(int r, const RoutingCounts& routing, bool is_dispatch) const {
+  RankLoad rank_load(int r, bool is_dispatch) const {
     RankLoad out;
     const ClassTotals& snd = phase_.send[static_cast<std::size_t>(r)];
     const ClassTotals& rcv = phase_.recv[static_cast<std::size_t>(r)];
@@ -274,19 +315,8 @@ class PhaseModel {
     }
     // LL receive: one queue per local expert (docs/model.md §5.2); the hottest one binds.
     if (is_dispatch && p_.expert_rx_gbps > 0 && sc_.mode == KernelMode::kLowLatency) {
-      const ExpertPlacement placement(sc_.moe, n_);
-      double hottest = 0;
-      int hottest_expert = -1;
-      for (int e = 0; e < placement.num_experts(); ++e) {
-        const auto& reps = placement.replicas(e);
-        if (std::find(reps.begin(), reps.end(), r) == reps.end()) continue;
-        const double share =
-            routing.expert_load[static_cast<std::size_t>(e)] / static_cast<double>(reps.size());
-        if (share > hottest) {
-          hottest = share;
-          hottest_expert = e;
-        }
-      }
+      const double hottest = hottest_copies_[static_cast<std::size_t>(r)];
+      const int hottest_expert = hottest_expert_[static_cast<std::size_t>(r)];
       const double qbytes = hottest * static_cast<double>(phase_.message_bytes);
       const double busy = busy_us(qbytes, p_.expert_rx_gbps);
       keep_max(out.recv, busy, [&] {
@@ -315,6 +345,8 @@ class PhaseModel {
   int n_;
   const char* unit_;
   std::vector<double> up_bytes_, down_bytes_;
+  std::vector<double> hottest_copies_;
+  std::vector<int> hottest_expert_;
 };
 
 }  // namespace

@@ -314,25 +314,23 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
   // fills with f's stage-0 inbound of the other remote class. docs/model.md §7§2.5.
   std::vector<int> gate_of(num_ranks * kNumLinkClasses, -1);
   if (num_stages == 2) {
-    const TrafficMatrix& second = traffic.stages[1].matrix;
-    for (int f = 0; f < num_ranks_; ++f) {
-      for (int d = 0; d < num_ranks_; ++d) {
-        if (second.at(f, d).bytes == 0) continue;
-        const auto c = static_cast<int>(link_class(scenario_.cluster, f, d));
+    traffic.stages[1].matrix.for_each_row([&](int f, std::span<const TrafficMatrix::Cell> row) {
+      for (const auto& cell : row) {
+        if (cell.transfer.bytes == 0) continue;
+        const auto c = static_cast<int>(link_class(scenario_.cluster, f, cell.dst));
         int& gate = gate_of[static_cast<std::size_t>(f) * kNumLinkClasses + c];
         if (gate >= 0 || c == static_cast<int>(LinkClass::kLocal)) continue;
         const double delay = c == static_cast<int>(LinkClass::kNvlink) ? params_.rdma_latency_us
                                                                        : params_.nvlink_latency_us;
         gate = engine_.add_gate(fabric_.forward_chunks, delay);
       }
-    }
+    });
   }
   std::array<ResourceId, 4> path{};
   for (int stage = 0; stage < num_stages; ++stage) {
     const TrafficMatrix& matrix = traffic.stages[static_cast<std::size_t>(stage)].matrix;
-    for (int s = 0; s < num_ranks_; ++s) {
-      for (int d = 0; d < num_ranks_; ++d) {
-        const Transfer& transfer = matrix.at(s, d);
+    matrix.for_each_row([&](int s, std::span<const TrafficMatrix::Cell> row) {
+      for (const auto& [d, transfer] : row) {
         if (transfer.bytes == 0) continue;
         const LinkClass cls = link_class(scenario_.cluster, s, d);
         flowsim::FlowSpec spec;
@@ -355,7 +353,7 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
         flow_dst_.push_back(d);
         flow_rdma_.push_back(cls == LinkClass::kRdma);
       }
-    }
+    });
   }
 
   // Fabric utilization: RDMA bytes leaving NICs per second over the capacity of all NICs.

@@ -182,6 +182,34 @@ std::vector<RankTopk> sample_topk(const Scenario& scenario) {
   return out;
 }
 
+namespace {
+
+/// Sorts the columns a row touched: by a scan of the row when it touched many of them, else by
+/// sorting the list (the cheaper of O(num_cols) and O(k log k)).
+void sort_touched(std::vector<std::int32_t>& cols, const std::vector<double>& row) {
+  if (cols.size() * 16 < row.size()) {
+    std::sort(cols.begin(), cols.end());
+    return;
+  }
+  cols.clear();
+  for (std::size_t c = 0; c < row.size(); ++c) {
+    if (row[c] != 0) cols.push_back(static_cast<std::int32_t>(c));
+  }
+}
+
+/// Adds the touched columns of `row` as a unit row of `out` for row `r` (scale 1) and zeroes them.
+void emit_row(ScaledRows& out, int r, const std::vector<std::int32_t>& cols,
+              std::vector<double>& row, std::vector<double>& values) {
+  values.clear();
+  for (const std::int32_t c : cols) {
+    values.push_back(row[static_cast<std::size_t>(c)]);
+    row[static_cast<std::size_t>(c)] = 0;
+  }
+  out.set_row(r, out.add_unit(cols, values), 1.0);
+}
+
+}  // namespace
+
 RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk>& topk) {
   const Cluster& cl = scenario.cluster;
   const int n = scenario.num_ranks();
@@ -192,9 +220,9 @@ RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk
   c.num_ranks = n;
   c.num_domains = cl.num_domains();
   const auto nn = static_cast<std::size_t>(n);
-  c.copies.assign(nn * nn, 0.0);
-  c.token_ranks.assign(nn * nn, 0.0);
-  c.token_domains.assign(nn * static_cast<std::size_t>(c.num_domains), 0.0);
+  c.copies = ScaledRows(n, n);
+  c.token_ranks = ScaledRows(n, n);
+  c.token_domains = ScaledRows(n, c.num_domains);
   c.expert_load.assign(static_cast<std::size_t>(num_experts), 0.0);
   EPSCOPE_ASSERT(static_cast<int>(topk.size()) == n);
   // Per source: the rank and domain serving each expert (a flat table, rebuilt only when the
@@ -215,6 +243,11 @@ RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk
     fill_table(p, static_cast<std::size_t>(p));
   std::vector<std::int64_t> rank_stamp(nn, -1);
   std::vector<std::int64_t> domain_stamp(static_cast<std::size_t>(c.num_domains), -1);
+  // One source's row, dense while it is counted, then stored sparse (touched columns only).
+  std::vector<double> copies(nn, 0.0), token_ranks(nn, 0.0);
+  std::vector<double> token_domains(static_cast<std::size_t>(c.num_domains), 0.0);
+  std::vector<std::int32_t> rank_cols, domain_cols;
+  std::vector<double> values;
   std::int64_t stamp = 0;
   for (int s = 0; s < n; ++s) {
     std::size_t slot = 0;
@@ -226,16 +259,16 @@ RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk
     const int* to_rank = &dest_rank[slot * ne];
     const int* to_domain = &dest_domain[slot * ne];
     const RankTopk& rt = topk[static_cast<std::size_t>(s)];
-    double* copies = &c.copies[static_cast<std::size_t>(s) * nn];
-    double* token_ranks = &c.token_ranks[static_cast<std::size_t>(s) * nn];
-    double* token_domains = &c.token_domains[static_cast<std::size_t>(s) * c.num_domains];
     const std::int32_t* idx = rt.expert_idx.data();
+    rank_cols.clear();
+    domain_cols.clear();
     for (std::int64_t t = 0; t < rt.num_tokens; ++t, ++stamp) {
       for (int j = 0; j < k; ++j) {
         const int e = idx[t * k + j];
         if (e < 0) continue;
         const auto d = static_cast<std::size_t>(to_rank[e]);
         const auto dom = static_cast<std::size_t>(to_domain[e]);
+        if (copies[d] == 0) rank_cols.push_back(static_cast<std::int32_t>(d));
         copies[d] += 1;
         c.expert_load[static_cast<std::size_t>(e)] += 1;
         if (rank_stamp[d] != stamp) {
@@ -244,10 +277,16 @@ RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk
         }
         if (domain_stamp[dom] != stamp) {
           domain_stamp[dom] = stamp;
+          if (token_domains[dom] == 0) domain_cols.push_back(static_cast<std::int32_t>(dom));
           token_domains[dom] += 1;
         }
       }
     }
+    sort_touched(rank_cols, copies);
+    sort_touched(domain_cols, token_domains);
+    emit_row(c.token_ranks, s, rank_cols, token_ranks, values);
+    emit_row(c.copies, s, rank_cols, copies, values);
+    emit_row(c.token_domains, s, domain_cols, token_domains, values);
   }
   return c;
 }
@@ -382,55 +421,67 @@ RoutingCounts expected_routing(const Scenario& scenario) {
   c.num_domains = cl.num_domains();
   const auto nn = static_cast<std::size_t>(n);
   const auto nd = static_cast<std::size_t>(c.num_domains);
-  c.copies.assign(nn * nn, 0.0);
-  c.token_ranks.assign(nn * nn, 0.0);
-  c.token_domains.assign(nn * nd, 0.0);
+  c.copies = ScaledRows(n, n);
+  c.token_ranks = ScaledRows(n, n);
+  c.token_domains = ScaledRows(n, c.num_domains);
   c.expert_load.assign(static_cast<std::size_t>(num_experts), 0.0);
 
-  // Per-token expectations for one source: copies to each rank, P(hit rank), P(hit domain).
-  // Sources s and s + period see the same replicas, so each profile is computed once.
+  // Per-token expectations for one source, as unit rows: copies to each rank, P(hit rank),
+  // P(hit domain), over the ranks and domains that serve any expert. Row s is tokens(s) x the
+  // profile of s; sources s and s + period see the same replicas and share a profile.
   struct Profile {
-    std::vector<double> copies, hit_rank, hit_domain;
+    int copies = -1, hit_rank = -1, hit_domain = -1;  // unit rows
   };
-  std::vector<ExpertSet> rank_sets, domain_sets;
+  std::vector<ExpertSet> rank_sets(nn, miss.empty_set()), domain_sets(nd, miss.empty_set());
+  std::vector<double> copies(nn, 0.0), values;
+  std::vector<std::int32_t> rank_cols, domain_cols;
   auto make_profile = [&](int s) {
-    Profile pr{std::vector<double>(nn, 0.0), std::vector<double>(nn, 0.0),
-               std::vector<double>(nd, 0.0)};
-    rank_sets.assign(nn, miss.empty_set());
-    domain_sets.assign(nd, miss.empty_set());
+    rank_cols.clear();
+    domain_cols.clear();
     for (int e = 0; e < num_experts; ++e) {
       const int d = placement.rank_for(e, s);
-      pr.copies[static_cast<std::size_t>(d)] += q[static_cast<std::size_t>(e)];
-      miss.add(rank_sets[static_cast<std::size_t>(d)], e);
-      miss.add(domain_sets[static_cast<std::size_t>(cl.domain_of(d))], e);
+      const int dom = cl.domain_of(d);
+      ExpertSet& rank_set = rank_sets[static_cast<std::size_t>(d)];
+      ExpertSet& domain_set = domain_sets[static_cast<std::size_t>(dom)];
+      if (rank_set.hits == 0) rank_cols.push_back(d);
+      if (domain_set.hits == 0) domain_cols.push_back(dom);
+      copies[static_cast<std::size_t>(d)] += q[static_cast<std::size_t>(e)];
+      miss.add(rank_set, e);
+      miss.add(domain_set, e);
     }
-    for (std::size_t d = 0; d < nn; ++d) {
-      if (rank_sets[d].hits > 0) pr.hit_rank[d] = 1 - miss(rank_sets[d]);
+    std::sort(rank_cols.begin(), rank_cols.end());
+    std::sort(domain_cols.begin(), domain_cols.end());
+    Profile pr;
+    values.clear();
+    for (const std::int32_t d : rank_cols)
+      values.push_back(copies[static_cast<std::size_t>(d)]);
+    pr.copies = c.copies.add_unit(rank_cols, values);
+    values.clear();
+    for (const std::int32_t d : rank_cols)
+      values.push_back(1 - miss(rank_sets[static_cast<std::size_t>(d)]));
+    pr.hit_rank = c.token_ranks.add_unit(rank_cols, values);
+    values.clear();
+    for (const std::int32_t dom : domain_cols)
+      values.push_back(1 - miss(domain_sets[static_cast<std::size_t>(dom)]));
+    pr.hit_domain = c.token_domains.add_unit(domain_cols, values);
+    for (const std::int32_t d : rank_cols) {
+      copies[static_cast<std::size_t>(d)] = 0;
+      rank_sets[static_cast<std::size_t>(d)] = miss.empty_set();
     }
-    for (std::size_t dom = 0; dom < nd; ++dom) {
-      if (domain_sets[dom].hits > 0) pr.hit_domain[dom] = 1 - miss(domain_sets[dom]);
-    }
+    for (const std::int32_t dom : domain_cols)
+      domain_sets[static_cast<std::size_t>(dom)] = miss.empty_set();
     return pr;
   };
   const int period = placement.period(n);
-  const bool cached = period <= 64;
   std::vector<Profile> profiles;
-  for (int p = 0; cached && p < period; ++p)
+  for (int p = 0; p < period; ++p)
     profiles.push_back(make_profile(p));
-  Profile uncached;
   for (int s = 0; s < n; ++s) {
-    if (!cached) uncached = make_profile(s);
-    const Profile& pr = cached ? profiles[static_cast<std::size_t>(s % period)] : uncached;
+    const Profile& pr = profiles[static_cast<std::size_t>(s % period)];
     const auto tokens = static_cast<double>(scenario.tokens_per_rank[static_cast<std::size_t>(s)]);
-    double* copies = &c.copies[static_cast<std::size_t>(s) * nn];
-    double* token_ranks = &c.token_ranks[static_cast<std::size_t>(s) * nn];
-    for (std::size_t d = 0; d < nn; ++d) {
-      copies[d] = tokens * pr.copies[d];
-      token_ranks[d] = tokens * pr.hit_rank[d];
-    }
-    for (std::size_t dom = 0; dom < nd; ++dom) {
-      c.token_domains[static_cast<std::size_t>(s) * nd + dom] = tokens * pr.hit_domain[dom];
-    }
+    c.copies.set_row(s, pr.copies, tokens);
+    c.token_ranks.set_row(s, pr.hit_rank, tokens);
+    c.token_domains.set_row(s, pr.hit_domain, tokens);
   }
   const auto total = static_cast<double>(scenario.total_tokens());
   for (int e = 0; e < num_experts; ++e) {

@@ -39,94 +39,99 @@ void finish_phase(const Cluster& cl, PhaseTraffic& phase, std::int64_t message_b
   phase.message_bytes = message_bytes;
   phase.send.assign(static_cast<std::size_t>(n), ClassTotals{});
   phase.recv.assign(static_cast<std::size_t>(n), ClassTotals{});
-  const auto bytes_per_msg = static_cast<double>(message_bytes);
-  for (auto& stage : phase.stages) {
-    for (int s = 0; s < n; ++s) {
+  std::vector<int> domain(static_cast<std::size_t>(n));
+  for (int r = 0; r < n; ++r)
+    domain[static_cast<std::size_t>(r)] = cl.domain_of(r);
+  for (const auto& stage : phase.stages) {
+    // Each rank's sums see their terms in the order of a row-major pass (for_each_cell).
+    stage.matrix.for_each_cell([&](int s, int d, const Transfer& t) {
+      // link_class(), inlined for the hot loop.
+      const std::size_t c = s == d ? 0
+                                   : (cl.nvlink_enabled && domain[static_cast<std::size_t>(d)] ==
+                                                               domain[static_cast<std::size_t>(s)]
+                                          ? 1
+                                          : 2);
       auto& snd = phase.send[static_cast<std::size_t>(s)];
-      const int s_domain = cl.domain_of(s);
-      Transfer* row = &stage.matrix.at(s, 0);
-      for (int d = 0; d < n; ++d) {
-        Transfer& t = row[d];
-        if (t.num_msgs <= 0) continue;
-        t.bytes = static_cast<std::uint64_t>(t.num_msgs * bytes_per_msg + 0.5);  // round, >= 0
-        // link_class(), inlined for the hot loop.
-        const std::size_t c =
-            s == d ? 0 : (cl.nvlink_enabled && cl.domain_of(d) == s_domain ? 1 : 2);
-        auto& rcv = phase.recv[static_cast<std::size_t>(d)];
-        snd.msgs[c] += t.num_msgs;
-        snd.bytes[c] += t.bytes;
-        rcv.msgs[c] += t.num_msgs;
-        rcv.bytes[c] += t.bytes;
-      }
-    }
+      auto& rcv = phase.recv[static_cast<std::size_t>(d)];
+      snd.msgs[c] += t.num_msgs;
+      snd.bytes[c] += t.bytes;
+      rcv.msgs[c] += t.num_msgs;
+      rcv.bytes[c] += t.bytes;
+    });
   }
-}
-
-/// One-stage phase: msgs(src, dst) = rows(src, dst), reversed for combine.
-PhaseTraffic direct_phase(const Cluster& cl, const std::vector<double>& rows, bool reverse) {
-  const int n = cl.num_ranks();
-  PhaseTraffic p;
-  p.stages.push_back({"direct", TrafficMatrix(n)});
-  TrafficMatrix& m = p.stages.back().matrix;
-  if (!reverse) {
-    for (int s = 0; s < n; ++s) {
-      for (int d = 0; d < n; ++d)
-        m.at(s, d).num_msgs = rows[static_cast<std::size_t>(s) * n + d];
-    }
-    return p;
-  }
-  // Transpose in tiles so that both sides stay in cache.
-  constexpr int kTile = 64;
-  for (int s0 = 0; s0 < n; s0 += kTile) {
-    for (int d0 = 0; d0 < n; d0 += kTile) {
-      for (int s = s0; s < std::min(n, s0 + kTile); ++s) {
-        for (int d = d0; d < std::min(n, d0 + kTile); ++d) {
-          m.at(d, s).num_msgs = rows[static_cast<std::size_t>(s) * n + d];
-        }
-      }
-    }
-  }
-  return p;
 }
 
 /// HT: the stage between domains (RDMA to forwarders, plus direct NVLink inside the source's
-/// domain) and the forward stage inside the destination domain. docs/model.md §4.2.
-void ht_stages(const Cluster& cl, const RoutingCounts& rc, TrafficMatrix& rdma, TrafficMatrix& fwd,
-               bool reverse) {
+/// domain) and the forward stage inside the destination domain, as dispatch runs them; combine
+/// runs both backwards. docs/model.md §4.2.
+void ht_stages(const Cluster& cl, const RoutingCounts& rc, ScaledRows& rdma, ScaledRows& fwd) {
   const int n = cl.num_ranks();
-  auto add = [&](TrafficMatrix& m, int s, int d, double v) {
-    if (reverse) {
-      m.at(d, s).num_msgs += v;
-    } else {
-      m.at(s, d).num_msgs += v;
-    }
-  };
+  const int size = cl.nvlink_domain_size;
+  rdma = ScaledRows(n, n);
+  fwd = ScaledRows(n, n);
+  // fwd_msgs[f * size + j]: forwarder f to rank j of its own domain, summed over sources in
+  // source order (as the dense form summed them).
+  std::vector<double> fwd_msgs(static_cast<std::size_t>(n) * static_cast<std::size_t>(size), 0.0);
+  std::vector<std::int32_t> cols;
+  std::vector<double> values;
   for (int s = 0; s < n; ++s) {
     const int own = cl.domain_of(s);
-    for (int dom = 0; dom < cl.num_domains(); ++dom) {
-      const int first = dom * cl.nvlink_domain_size;
-      const int last = std::min(n, first + cl.nvlink_domain_size);
-      if (dom == own) {
-        for (int d = first; d < last; ++d)
-          add(rdma, s, d, rc.token_ranks_at(s, d));
-        continue;
+    const ScaledRows::Row ranks = rc.token_ranks.row(s);
+    const ScaledRows::Row domains = rc.token_domains.row(s);
+    cols.clear();
+    values.clear();
+    // The stage-1 row of s, destinations ascending: forwarders of the domains before its own,
+    // the ranks of its own domain, forwarders of the domains after it.
+    bool own_done = false;
+    auto own_domain = [&] {
+      for (std::size_t i = 0; i < ranks.cols.size(); ++i) {
+        if (cl.domain_of(ranks.cols[i]) != own) continue;
+        cols.push_back(ranks.cols[i]);
+        values.push_back(ranks.scale * ranks.values[i]);
       }
-      const int f = forwarder(cl, s, dom);
-      add(rdma, s, f, rc.token_domains_at(s, dom));
-      for (int d = first; d < last; ++d)
-        add(fwd, f, d, rc.token_ranks_at(s, d));
+      own_done = true;
+    };
+    for (std::size_t i = 0; i < domains.cols.size(); ++i) {
+      const int dom = domains.cols[i];
+      if (dom >= own && !own_done) own_domain();
+      if (dom == own) continue;
+      cols.push_back(forwarder(cl, s, dom));
+      values.push_back(domains.scale * domains.values[i]);
     }
+    if (!own_done) own_domain();
+    rdma.set_row(s, rdma.add_unit(cols, values), 1.0);
+    for (std::size_t i = 0; i < ranks.cols.size(); ++i) {
+      const int d = ranks.cols[i];
+      const int dom = cl.domain_of(d);
+      if (dom == own) continue;
+      const int f = forwarder(cl, s, dom);
+      fwd_msgs[static_cast<std::size_t>(f) * static_cast<std::size_t>(size) +
+               static_cast<std::size_t>(d - dom * size)] += ranks.scale * ranks.values[i];
+    }
+  }
+  for (int f = 0; f < n; ++f) {
+    const int first = cl.domain_of(f) * size;
+    cols.clear();
+    values.clear();
+    for (int j = 0; j < size && first + j < n; ++j) {
+      const double v = fwd_msgs[static_cast<std::size_t>(f) * static_cast<std::size_t>(size) +
+                                static_cast<std::size_t>(j)];
+      if (v == 0) continue;
+      cols.push_back(first + j);
+      values.push_back(v);
+    }
+    fwd.set_row(f, fwd.add_unit(cols, values), 1.0);
   }
 }
 
-std::vector<double> algorithm_bytes(const Cluster& cl, const std::vector<double>& rows,
-                                    std::int64_t message_bytes) {
-  const int n = cl.num_ranks();
-  std::vector<double> out(static_cast<std::size_t>(n), 0.0);
-  for (int s = 0; s < n; ++s) {
+/// Per source: messages summed over destinations, times the message bytes.
+std::vector<double> algorithm_bytes(const ScaledRows& rows, std::int64_t message_bytes) {
+  std::vector<double> out(static_cast<std::size_t>(rows.num_rows()), 0.0);
+  for (int s = 0; s < rows.num_rows(); ++s) {
+    const ScaledRows::Row row = rows.row(s);
     double sum = 0;
-    for (int d = 0; d < n; ++d)
-      sum += rows[static_cast<std::size_t>(s) * n + d];
+    for (std::size_t i = 0; i < row.cols.size(); ++i)
+      sum += row.scale * row.values[i];
     out[static_cast<std::size_t>(s)] = sum * static_cast<double>(message_bytes);
   }
   return out;
@@ -191,7 +196,7 @@ Traffic compute_traffic(const Scenario& scenario, RoutingCounts routing) {
   Traffic t;
   const std::int64_t dispatch_bytes = dispatch_message_bytes(scenario.moe, scenario.mode);
   const std::int64_t combine_bytes = combine_message_bytes(scenario.moe, scenario.mode);
-  const std::vector<double>* rows = &routing.copies;
+  const ScaledRows* rows = &routing.copies;
   switch (scenario.mode) {
     case KernelMode::kLowLatency:
       break;
@@ -203,23 +208,44 @@ Traffic compute_traffic(const Scenario& scenario, RoutingCounts routing) {
       break;
   }
   if (scenario.mode == KernelMode::kHighThroughput) {
-    t.dispatch.stages.push_back({"rdma", TrafficMatrix(n)});
-    t.dispatch.stages.push_back({"forward", TrafficMatrix(n)});
-    ht_stages(cl, routing, t.dispatch.stages[0].matrix, t.dispatch.stages[1].matrix, false);
+    ScaledRows rdma, fwd;
+    ht_stages(cl, routing, rdma, fwd);
+    t.dispatch.stages.push_back({"rdma", TrafficMatrix(rdma, dispatch_bytes, false)});
+    t.dispatch.stages.push_back({"forward", TrafficMatrix(fwd, dispatch_bytes, false)});
     // Combine runs the path backwards: reduce inside the destination domain, then RDMA home.
-    t.combine.stages.push_back({"forward", TrafficMatrix(n)});
-    t.combine.stages.push_back({"rdma", TrafficMatrix(n)});
-    ht_stages(cl, routing, t.combine.stages[1].matrix, t.combine.stages[0].matrix, true);
+    t.combine.stages.push_back({"forward", TrafficMatrix(fwd, combine_bytes, true)});
+    t.combine.stages.push_back({"rdma", TrafficMatrix(rdma, combine_bytes, true)});
   } else {
-    t.dispatch = direct_phase(cl, *rows, false);
-    t.combine = direct_phase(cl, *rows, true);
+    // One stage; combine is dispatch transposed (msgs(src, dst) = rows(dst, src)).
+    t.dispatch.stages.push_back({"direct", TrafficMatrix(*rows, dispatch_bytes, false)});
+    t.combine.stages.push_back({"direct", TrafficMatrix(*rows, combine_bytes, true)});
   }
   finish_phase(cl, t.dispatch, dispatch_bytes);
   finish_phase(cl, t.combine, combine_bytes);
-  t.dispatch.algorithm_bytes = algorithm_bytes(cl, *rows, dispatch_bytes);
-  t.combine.algorithm_bytes = algorithm_bytes(cl, *rows, combine_bytes);
+  t.dispatch.algorithm_bytes = algorithm_bytes(*rows, dispatch_bytes);
+  t.combine.algorithm_bytes = algorithm_bytes(*rows, combine_bytes);
   t.routing = std::move(routing);
   return t;
+}
+
+TrafficMatrix::TrafficMatrix(int num_ranks, std::int64_t message_bytes)
+    : TrafficMatrix(ScaledRows(num_ranks, num_ranks), message_bytes, false) {}
+
+TrafficMatrix::TrafficMatrix(ScaledRows msgs, std::int64_t message_bytes, bool transposed)
+    : msgs_(std::move(msgs)),
+      message_bytes_(message_bytes),
+      bytes_per_msg_(static_cast<double>(message_bytes)),
+      transposed_(transposed) {
+  EPSCOPE_ASSERT(msgs_.num_rows() == msgs_.num_cols());
+}
+
+std::vector<std::vector<TrafficMatrix::Cell>> TrafficMatrix::transposed_rows() const {
+  std::vector<std::vector<Cell>> rows(static_cast<std::size_t>(num_ranks()));
+  // Stored rows in order give every transposed row its cells in ascending order.
+  for_each_cell([&](int src, int dst, const Transfer& t) {
+    rows[static_cast<std::size_t>(src)].push_back({dst, t});
+  });
+  return rows;
 }
 
 }  // namespace epscope
