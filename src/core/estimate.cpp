@@ -140,10 +140,13 @@ class PhaseModel {
       const auto si = static_cast<std::size_t>(s);
       return starts[si] + load[si].send.at_us * share;
     };
+    std::vector<double> done(static_cast<std::size_t>(n_));  // without fair share
+    for (int s = 0; s < n_; ++s)
+      done[static_cast<std::size_t>(s)] = sender_done(s, 1.0);
     for (const auto& stage : phase_.stages) {
       if (p_.fair_share <= 0) {  // every flow of a sender ends with the sender
         stage.matrix.for_each_cell([&](int s, int r, const Transfer& t) {
-          if (t.bytes != 0 && r != s) heard_from(s, r, sender_done(s, 1.0));
+          if (t.bytes != 0 && r != s) heard_from(s, r, done[static_cast<std::size_t>(s)]);
         });
         continue;
       }

@@ -61,6 +61,78 @@ void finish_phase(const Cluster& cl, PhaseTraffic& phase, std::int64_t message_b
   }
 }
 
+/// Totals of a one-stage mode (LL, a2a) in one pass over the rows: combine is dispatch transposed,
+/// so its messages per rank and class are dispatch's with send and receive swapped (the same sums
+/// in the same order) and only its bytes differ. Sums run in the order finish_phase() uses;
+/// a row's own sums stay in registers, one link class at a time.
+void direct_totals(const Cluster& cl, const ScaledRows& rows, Traffic& t) {
+  const int n = cl.num_ranks();
+  PhaseTraffic& dispatch = t.dispatch;
+  PhaseTraffic& combine = t.combine;
+  for (PhaseTraffic* phase : {&dispatch, &combine}) {
+    phase->send.assign(static_cast<std::size_t>(n), ClassTotals{});
+    phase->recv.assign(static_cast<std::size_t>(n), ClassTotals{});
+    phase->algorithm_bytes.assign(static_cast<std::size_t>(n), 0.0);
+  }
+  const auto dispatch_msg_bytes = static_cast<double>(dispatch.message_bytes);
+  const auto combine_msg_bytes = static_cast<double>(combine.message_bytes);
+  for (int s = 0; s < n; ++s) {
+    const ScaledRows::Row row = rows.row(s);
+    const auto si = static_cast<std::size_t>(s);
+    ClassTotals& d_send = dispatch.send[si];  // row s: dispatch sends, combine receives
+    std::uint64_t* c_recv_bytes = combine.recv[si].bytes.data();
+    double msgs_sum = 0;
+    // Cells [from, to) of the row, all of link class c.
+    auto add_cells = [&](std::size_t from, std::size_t to, std::size_t c) {
+      double row_msgs = d_send.msgs[c];
+      std::uint64_t row_d_bytes = d_send.bytes[c], row_c_bytes = c_recv_bytes[c];
+      double row_sum = msgs_sum;
+      for (std::size_t i = from; i < to; ++i) {
+        const double msgs = row.scale * row.values[i];
+        if (msgs <= 0) continue;
+        const std::uint64_t d_bytes = transfer_bytes(msgs, dispatch_msg_bytes);
+        const std::uint64_t c_bytes = transfer_bytes(msgs, combine_msg_bytes);
+        const auto d = static_cast<std::size_t>(row.cols[i]);
+        row_msgs += msgs;
+        row_sum += msgs;
+        row_d_bytes += d_bytes;
+        row_c_bytes += c_bytes;
+        ClassTotals& d_recv = dispatch.recv[d];  // column d: dispatch receives, combine sends
+        d_recv.msgs[c] += msgs;
+        d_recv.bytes[c] += d_bytes;
+        combine.send[d].bytes[c] += c_bytes;
+      }
+      d_send.msgs[c] = row_msgs;
+      d_send.bytes[c] = row_d_bytes;
+      c_recv_bytes[c] = row_c_bytes;
+      msgs_sum = row_sum;
+    };
+    // Link classes along the row: RDMA, then s's NVLink domain (NVLink, or RDMA without it) with
+    // s itself a local copy, then RDMA.
+    const int first = cl.domain_of(s) * cl.nvlink_domain_size;
+    const int last = std::min(n, first + cl.nvlink_domain_size);
+    auto position = [&](int col) {
+      return static_cast<std::size_t>(std::lower_bound(row.cols.begin(), row.cols.end(), col) -
+                                      row.cols.begin());
+    };
+    const std::size_t domain_begin = position(first), self = position(s),
+                      self_end = position(s + 1), domain_end = position(last);
+    const std::size_t in_domain = cl.nvlink_enabled ? 1 : 2;
+    add_cells(0, domain_begin, 2);
+    add_cells(domain_begin, self, in_domain);
+    add_cells(self, self_end, 0);
+    add_cells(self_end, domain_end, in_domain);
+    add_cells(domain_end, row.cols.size(), 2);
+    dispatch.algorithm_bytes[si] = msgs_sum * dispatch_msg_bytes;
+    combine.algorithm_bytes[si] = msgs_sum * combine_msg_bytes;
+  }
+  for (int r = 0; r < n; ++r) {
+    const auto ri = static_cast<std::size_t>(r);
+    combine.send[ri].msgs = dispatch.recv[ri].msgs;
+    combine.recv[ri].msgs = dispatch.send[ri].msgs;
+  }
+}
+
 /// HT: the stage between domains (RDMA to forwarders, plus direct NVLink inside the source's
 /// domain) and the forward stage inside the destination domain, as dispatch runs them; combine
 /// runs both backwards. docs/model.md §4.2.
@@ -215,15 +287,18 @@ Traffic compute_traffic(const Scenario& scenario, RoutingCounts routing) {
     // Combine runs the path backwards: reduce inside the destination domain, then RDMA home.
     t.combine.stages.push_back({"forward", TrafficMatrix(fwd, combine_bytes, true)});
     t.combine.stages.push_back({"rdma", TrafficMatrix(rdma, combine_bytes, true)});
+    finish_phase(cl, t.dispatch, dispatch_bytes);
+    finish_phase(cl, t.combine, combine_bytes);
+    t.dispatch.algorithm_bytes = algorithm_bytes(*rows, dispatch_bytes);
+    t.combine.algorithm_bytes = algorithm_bytes(*rows, combine_bytes);
   } else {
     // One stage; combine is dispatch transposed (msgs(src, dst) = rows(dst, src)).
     t.dispatch.stages.push_back({"direct", TrafficMatrix(*rows, dispatch_bytes, false)});
     t.combine.stages.push_back({"direct", TrafficMatrix(*rows, combine_bytes, true)});
+    t.dispatch.message_bytes = dispatch_bytes;
+    t.combine.message_bytes = combine_bytes;
+    direct_totals(cl, *rows, t);
   }
-  finish_phase(cl, t.dispatch, dispatch_bytes);
-  finish_phase(cl, t.combine, combine_bytes);
-  t.dispatch.algorithm_bytes = algorithm_bytes(*rows, dispatch_bytes);
-  t.combine.algorithm_bytes = algorithm_bytes(*rows, combine_bytes);
   t.routing = std::move(routing);
   return t;
 }
