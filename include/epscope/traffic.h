@@ -46,9 +46,9 @@ inline std::uint64_t transfer_bytes(double num_msgs, double message_bytes) {
 /// PhaseTraffic::message_bytes. docs/architecture.md "Traffic representation".
 class TrafficMatrix {
  public:
-  /// A nonzero cell of one row.
+  /// A pair with messages, seen from one rank: `peer` is its dst in a row, its src in a column.
   struct Cell {
-    int dst = 0;
+    int peer = 0;
     Transfer transfer;
   };
 
@@ -90,34 +90,49 @@ class TrafficMatrix {
     }
   }
 
+  /// True when the matrix is stored by dst (combine's view of dispatch's rows): for_each_column()
+  /// is then the cheap pass, else for_each_row().
+  bool transposed() const { return transposed_; }
+
   /// Calls visit(src, cells) for every src in order, with `cells` (a span of Cell) its pairs with
   /// messages, dst ascending. A transposed matrix is transposed on the way: O(cells) more.
   template <typename Visit>
   void for_each_row(Visit&& visit) const {
-    if (transposed_) {
-      const std::vector<std::vector<Cell>> rows = transposed_rows();
-      for (int src = 0; src < num_ranks(); ++src)
-        visit(src, std::span<const Cell>(rows[static_cast<std::size_t>(src)]));
-      return;
-    }
-    std::vector<Cell> cells;
-    for (int src = 0; src < num_ranks(); ++src) {
-      const ScaledRows::Row row = msgs_.row(src);
-      cells.clear();
-      for (std::size_t i = 0; i < row.cols.size(); ++i) {
-        const double num_msgs = row.scale * row.values[i];
-        if (num_msgs > 0) cells.push_back({row.cols[i], transfer(num_msgs)});
-      }
-      visit(src, std::span<const Cell>(cells));
-    }
+    for_each_line(!transposed_, visit);
+  }
+  /// Calls visit(dst, cells) for every dst in order, with `cells` its pairs with messages, src
+  /// ascending. A matrix stored by src is transposed on the way: O(cells) more.
+  template <typename Visit>
+  void for_each_column(Visit&& visit) const {
+    for_each_line(transposed_, visit);
   }
 
  private:
   Transfer transfer(double num_msgs) const {
     return {num_msgs, transfer_bytes(num_msgs, bytes_per_msg_)};
   }
-  /// The rows of a transposed matrix: [src] = its cells, dst ascending.
-  std::vector<std::vector<Cell>> transposed_rows() const;
+  /// The stored rows one by one (`stored`), or the other orientation, gathered first.
+  template <typename Visit>
+  void for_each_line(bool stored, Visit& visit) const {
+    if (!stored) {
+      const std::vector<std::vector<Cell>> lines = crosswise();
+      for (int r = 0; r < num_ranks(); ++r)
+        visit(r, std::span<const Cell>(lines[static_cast<std::size_t>(r)]));
+      return;
+    }
+    std::vector<Cell> cells;
+    for (int r = 0; r < num_ranks(); ++r) {
+      const ScaledRows::Row row = msgs_.row(r);
+      cells.clear();
+      for (std::size_t i = 0; i < row.cols.size(); ++i) {
+        const double num_msgs = row.scale * row.values[i];
+        if (num_msgs > 0) cells.push_back({row.cols[i], transfer(num_msgs)});
+      }
+      visit(r, std::span<const Cell>(cells));
+    }
+  }
+  /// The stored matrix read by column: [col] = its cells, stored rows ascending.
+  std::vector<std::vector<Cell>> crosswise() const;
 
   ScaledRows msgs_;
   std::int64_t message_bytes_ = 0;

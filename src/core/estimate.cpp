@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
 #include <span>
 
@@ -69,12 +71,46 @@ void keep_max(Bound& cur, double busy, MakeBottleneck&& make_bottleneck) {
   }
 }
 
-Bottleneck link_bottleneck(Resource r, const char* what, int rank, double busy, double msgs,
-                           double bytes, double gbps, const char* unit) {
-  return make(r, rank, busy, msgs, bytes, gbps,
-              fmt::format("{} of rank {}: {:.0f} {}, {} at {:g} GB/s", what, rank, msgs, unit,
-                          megabytes(bytes), gbps));
-}
+/// Reason texts of link bottlenecks: "sender NIC of rank 3: 2880 copies, 21.3 MB at 50 GB/s".
+/// Ranks with the same load share all that follows the rank, and formatting those numbers is most
+/// of an estimate's text time; the last few are kept (a balanced phase reuses one).
+class LinkReasons {
+ public:
+  explicit LinkReasons(const char* unit) : unit_(unit) {}
+
+  std::string operator()(const char* what, int rank, double msgs, double bytes, double gbps) {
+    const std::array<std::uint64_t, 3> key{std::bit_cast<std::uint64_t>(msgs),
+                                           std::bit_cast<std::uint64_t>(bytes),
+                                           std::bit_cast<std::uint64_t>(gbps)};
+    const auto hit = std::find_if(recent_.begin(), recent_.end(),
+                                  [&](const Recent& r) { return r.valid && r.key == key; });
+    const std::string& tail = hit != recent_.end() ? hit->tail : add(key, msgs, bytes, gbps);
+    std::string out = what;
+    out += " of rank ";
+    out += std::to_string(rank);
+    out += tail;
+    return out;
+  }
+
+ private:
+  struct Recent {
+    bool valid = false;
+    std::array<std::uint64_t, 3> key{};
+    std::string tail;
+  };
+  const std::string& add(const std::array<std::uint64_t, 3>& key, double msgs, double bytes,
+                         double gbps) {
+    Recent& r = recent_[next_];
+    next_ = (next_ + 1) % recent_.size();
+    r = {true, key,
+         fmt::format(": {:.0f} {}, {} at {:g} GB/s", msgs, unit_, megabytes(bytes), gbps)};
+    return r.tail;
+  }
+
+  const char* unit_;
+  std::array<Recent, 4> recent_;
+  std::size_t next_ = 0;
+};
 
 /// served[i] = sum over j of min(b_j, b_i), the b the bytes of one sender's flows (fair share,
 /// docs/model.md §6). In whole bytes, so exact: the flows below b_i count whole, the others b_i.
@@ -97,6 +133,23 @@ std::vector<double> fair_share_served(std::span<const TrafficMatrix::Cell> row) 
   return served;
 }
 
+/// What one receiver hears in one phase: the sender that finishes last (the lowest rank among
+/// equals) and the earliest start among its senders.
+struct Heard {
+  int slowest_sender = -1;
+  double slowest_done = 0;
+  double earliest_start = 0;  // its own start until a sender is earlier
+
+  void from(int s, double done, const std::vector<double>& starts) {
+    earliest_start = std::min(earliest_start, starts[static_cast<std::size_t>(s)]);
+    if (done > slowest_done ||
+        (slowest_sender >= 0 && done == slowest_done && s < slowest_sender)) {
+      slowest_done = done;
+      slowest_sender = s;
+    }
+  }
+};
+
 class PhaseModel {
  public:
   PhaseModel(const Scenario& sc, const PhaseTraffic& phase, const ModelParams& p, double fixed_us)
@@ -106,7 +159,8 @@ class PhaseModel {
         p_(p),
         fixed_us_(fixed_us),
         n_(sc.num_ranks()),
-        unit_(unit_name(sc.mode)) {}
+        unit_(unit_name(sc.mode)),
+        link_reasons_(unit_) {}
 
   PhaseResult run(const std::vector<double>& starts, const RoutingCounts& routing,
                   bool is_dispatch) {
@@ -124,18 +178,9 @@ class PhaseModel {
 
     // For every receiver: the sender that finishes last among those sending to it, and the
     // earliest start among them. One pass over each stage's pairs.
-    std::vector<int> slowest_sender(static_cast<std::size_t>(n_), -1);
-    std::vector<double> slowest_done(static_cast<std::size_t>(n_), 0.0);
-    std::vector<double> earliest_start(starts);
-    auto heard_from = [&](int s, int r, double done) {
-      const auto ri = static_cast<std::size_t>(r);
-      earliest_start[ri] = std::min(earliest_start[ri], starts[static_cast<std::size_t>(s)]);
-      if (done > slowest_done[ri] ||
-          (slowest_sender[ri] >= 0 && done == slowest_done[ri] && s < slowest_sender[ri])) {
-        slowest_done[ri] = done;
-        slowest_sender[ri] = s;
-      }
-    };
+    std::vector<Heard> heard(static_cast<std::size_t>(n_));
+    for (int r = 0; r < n_; ++r)
+      heard[static_cast<std::size_t>(r)].earliest_start = starts[static_cast<std::size_t>(r)];
     auto sender_done = [&](int s, double share) {
       const auto si = static_cast<std::size_t>(s);
       return starts[si] + load[si].send.at_us * share;
@@ -144,24 +189,34 @@ class PhaseModel {
     for (int s = 0; s < n_; ++s)
       done[static_cast<std::size_t>(s)] = sender_done(s, 1.0);
     for (const auto& stage : phase_.stages) {
-      if (p_.fair_share <= 0) {  // every flow of a sender ends with the sender
-        stage.matrix.for_each_cell([&](int s, int r, const Transfer& t) {
-          if (t.bytes != 0 && r != s) heard_from(s, r, done[static_cast<std::size_t>(s)]);
+      if (p_.fair_share > 0) {
+        // Fair share (docs/model.md §6, a calibrated choice): a sender serves its destinations at
+        // once, so its flow of b_r bytes to r ends after sum_j min(b_j, b_r) of its B bytes.
+        stage.matrix.for_each_row([&](int s, std::span<const TrafficMatrix::Cell> row) {
+          const std::vector<double> served = fair_share_served(row);
+          double total = 0;
+          for (const auto& cell : row)
+            total += static_cast<double>(cell.transfer.bytes);
+          for (std::size_t i = 0; i < row.size(); ++i) {
+            if (row[i].transfer.bytes == 0 || row[i].peer == s) continue;
+            heard[static_cast<std::size_t>(row[i].peer)].from(
+                s, sender_done(s, total > 0 ? served[i] / total : 1.0), starts);
+          }
         });
-        continue;
+      } else if (stage.matrix.transposed()) {  // stored by receiver: its senders come together
+        stage.matrix.for_each_column([&](int r, std::span<const TrafficMatrix::Cell> column) {
+          Heard h = heard[static_cast<std::size_t>(r)];
+          for (const auto& [s, t] : column) {
+            if (t.bytes != 0 && s != r) h.from(s, done[static_cast<std::size_t>(s)], starts);
+          }
+          heard[static_cast<std::size_t>(r)] = h;
+        });
+      } else {  // every flow of a sender ends with the sender
+        stage.matrix.for_each_cell([&](int s, int r, const Transfer& t) {
+          if (t.bytes != 0 && r != s)
+            heard[static_cast<std::size_t>(r)].from(s, done[static_cast<std::size_t>(s)], starts);
+        });
       }
-      // Fair share (docs/model.md §6, a calibrated choice): a sender serves its destinations at
-      // once, so its flow of b_r bytes to r ends after sum_j min(b_j, b_r) of its B bytes, not B.
-      stage.matrix.for_each_row([&](int s, std::span<const TrafficMatrix::Cell> row) {
-        const std::vector<double> served = fair_share_served(row);
-        double total = 0;
-        for (const auto& cell : row)
-          total += static_cast<double>(cell.transfer.bytes);
-        for (std::size_t i = 0; i < row.size(); ++i) {
-          if (row[i].transfer.bytes == 0 || row[i].dst == s) continue;
-          heard_from(s, row[i].dst, sender_done(s, total > 0 ? served[i] / total : 1.0));
-        }
-      });
     }
 
     PhaseResult out;
@@ -176,14 +231,15 @@ class PhaseModel {
       const bool own_sends = is_dispatch || p_.combine_pull <= 0;
       best.at_us = start + (own_sends ? me.send.at_us : 0.0);
       best.what = own_sends ? me.send.what : Bottleneck{};
-      const int peer = slowest_sender[static_cast<std::size_t>(r)];
-      if (peer >= 0 && slowest_done[static_cast<std::size_t>(r)] > best.at_us) {
+      const Heard& h = heard[static_cast<std::size_t>(r)];
+      const int peer = h.slowest_sender;
+      if (peer >= 0 && h.slowest_done > best.at_us) {
         const RankLoad& p = load[static_cast<std::size_t>(peer)];
-        best.at_us = slowest_done[static_cast<std::size_t>(r)];
+        best.at_us = h.slowest_done;
         best.what = p.send.at_us > 0 ? p.send.what
                                      : late_start(peer, starts[static_cast<std::size_t>(peer)]);
       }
-      const double earliest_sender = earliest_start[static_cast<std::size_t>(r)];
+      const double earliest_sender = h.earliest_start;
       if (earliest_sender + me.recv.at_us > best.at_us) {
         best.at_us = earliest_sender + me.recv.at_us;
         best.what = me.recv.what;
@@ -285,7 +341,8 @@ class PhaseModel {
                     std::size_t c, double gbps) {
       const double busy = busy_us(bytes(t, c), gbps);
       keep_max(side, busy, [&] {
-        return link_bottleneck(resource, what, r, busy, t.msgs[c], bytes(t, c), gbps, unit_);
+        return make(resource, r, busy, t.msgs[c], bytes(t, c), gbps,
+                    link_reasons_(what, r, t.msgs[c], bytes(t, c), gbps));
       });
     };
     link(out.send, Resource::kNicTx, "sender NIC", snd, R, p_.nic_tx_gbps);
@@ -347,6 +404,7 @@ class PhaseModel {
   double fixed_us_;
   int n_;
   const char* unit_;
+  mutable LinkReasons link_reasons_;  // a cache of texts: rank_load() stays a const query
   std::vector<double> up_bytes_, down_bytes_;
   std::vector<double> hottest_copies_;
   std::vector<int> hottest_expert_;

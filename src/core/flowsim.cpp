@@ -317,7 +317,7 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
     traffic.stages[1].matrix.for_each_row([&](int f, std::span<const TrafficMatrix::Cell> row) {
       for (const auto& cell : row) {
         if (cell.transfer.bytes == 0) continue;
-        const auto c = static_cast<int>(link_class(scenario_.cluster, f, cell.dst));
+        const auto c = static_cast<int>(link_class(scenario_.cluster, f, cell.peer));
         int& gate = gate_of[static_cast<std::size_t>(f) * kNumLinkClasses + c];
         if (gate >= 0 || c == static_cast<int>(LinkClass::kLocal)) continue;
         const double delay = c == static_cast<int>(LinkClass::kNvlink) ? params_.rdma_latency_us

@@ -314,13 +314,18 @@ TrafficMatrix::TrafficMatrix(ScaledRows msgs, std::int64_t message_bytes, bool t
   EPSCOPE_ASSERT(msgs_.num_rows() == msgs_.num_cols());
 }
 
-std::vector<std::vector<TrafficMatrix::Cell>> TrafficMatrix::transposed_rows() const {
-  std::vector<std::vector<Cell>> rows(static_cast<std::size_t>(num_ranks()));
-  // Stored rows in order give every transposed row its cells in ascending order.
-  for_each_cell([&](int src, int dst, const Transfer& t) {
-    rows[static_cast<std::size_t>(src)].push_back({dst, t});
-  });
-  return rows;
+std::vector<std::vector<TrafficMatrix::Cell>> TrafficMatrix::crosswise() const {
+  std::vector<std::vector<Cell>> lines(static_cast<std::size_t>(num_ranks()));
+  // Stored rows in order give every column its cells in ascending order.
+  for (int r = 0; r < num_ranks(); ++r) {
+    const ScaledRows::Row row = msgs_.row(r);
+    for (std::size_t i = 0; i < row.cols.size(); ++i) {
+      const double num_msgs = row.scale * row.values[i];
+      if (num_msgs > 0)
+        lines[static_cast<std::size_t>(row.cols[i])].push_back({r, transfer(num_msgs)});
+    }
+  }
+  return lines;
 }
 
 }  // namespace epscope
