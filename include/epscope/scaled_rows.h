@@ -38,6 +38,8 @@ class ScaledRows {
 
   /// Appends a unit row and returns its index. `cols` strictly ascending, in [0, num_cols).
   int add_unit(std::span<const std::int32_t> cols, std::span<const double> values);
+  /// Room for this many more unit rows and cells, so that adding them does not reallocate.
+  void reserve(std::size_t num_units, std::size_t num_cells);
   /// Row `row` becomes scale x unit row `unit` (unit -1: an empty row).
   void set_row(int row, int unit, double scale);
   /// Multiplies one row by `factor` (decode's per-token probe scaled to a batch, docs/model.md

@@ -129,166 +129,291 @@ std::vector<double> cumulative(const std::vector<double>& w) {
   return cum;
 }
 
+/// Draws the top-k experts of one rank's tokens (docs/model.md §3.2): group-limited top-k picks
+/// topk_groups groups by group mass, then topk experts among them by popularity, both without
+/// replacement. Rank r draws from its own stream (seed, r + 1), so ranks can be drawn one at a
+/// time and counted as they come.
+class TopkSampler {
+ public:
+  explicit TopkSampler(const Scenario& scenario)
+      : sc_(scenario),
+        moe_(scenario.moe),
+        pop_(expert_popularity(scenario)),
+        uniform_(scenario.routing.popularity == RoutingSpec::Popularity::kUniform),
+        grouped_(moe_.num_groups > 1 && moe_.topk_groups < moe_.num_groups),
+        per_group_(moe_.num_experts / moe_.num_groups),
+        taken_(static_cast<std::size_t>(moe_.num_experts + 63) / 64, 0) {
+    std::vector<double> group_mass(static_cast<std::size_t>(moe_.num_groups), 0.0);
+    for (int e = 0; e < moe_.num_experts; ++e)
+      group_mass[static_cast<std::size_t>(e / per_group_)] += pop_[static_cast<std::size_t>(e)];
+    cum_all_ = cumulative(pop_);
+    cum_groups_ = cumulative(group_mass);
+  }
+
+  /// expert_idx[token * topk + j] for every token of `rank`.
+  void sample(int rank, std::vector<std::int32_t>& expert_idx) {
+    detail::Rng rng(sc_.routing.seed, static_cast<std::uint64_t>(rank) + 1);
+    const std::int64_t num_tokens = sc_.tokens_per_rank[static_cast<std::size_t>(rank)];
+    const auto k = static_cast<std::size_t>(moe_.topk);
+    expert_idx.resize(static_cast<std::size_t>(num_tokens) * k);
+    for (std::int64_t t = 0; t < num_tokens; ++t) {
+      std::int32_t* out = expert_idx.data() + static_cast<std::size_t>(t) * k;
+      if (!grouped_ && uniform_) {
+        draw_uniform(rng, out);
+        continue;
+      }
+      if (!grouped_) {
+        draw_distinct(rng, cum_all_, moe_.topk, uniform_, picks_);
+      } else {
+        draw_distinct(rng, cum_groups_, moe_.topk_groups, uniform_, groups_);
+        candidates_.clear();
+        weights_.clear();
+        for (int g : groups_) {
+          for (int e = g * per_group_; e < (g + 1) * per_group_; ++e) {
+            candidates_.push_back(e);
+            weights_.push_back(pop_[static_cast<std::size_t>(e)]);
+          }
+        }
+        cum_candidates_ = cumulative(weights_);
+        draw_distinct(rng, cum_candidates_, moe_.topk, uniform_, picks_);
+        for (int& p : picks_)
+          p = candidates_[static_cast<std::size_t>(p)];
+      }
+      std::copy(picks_.begin(), picks_.end(), out);
+    }
+  }
+
+ private:
+  /// draw_distinct() for uniform popularity, the common case: the same draws and rejections, with
+  /// the experts taken by this token in a bitmap instead of a list.
+  void draw_uniform(detail::Rng& rng, std::int32_t* out) {
+    const auto num_experts = static_cast<std::uint32_t>(moe_.num_experts);
+    for (int got = 0; got < moe_.topk;) {
+      const std::uint32_t e = rng.below(num_experts);
+      std::uint64_t& word = taken_[e / 64];
+      const std::uint64_t bit = std::uint64_t{1} << (e % 64);
+      if (word & bit) continue;
+      word |= bit;
+      out[got++] = static_cast<std::int32_t>(e);
+    }
+    for (int j = 0; j < moe_.topk; ++j)
+      taken_[static_cast<std::size_t>(out[j]) / 64] = 0;
+  }
+
+  const Scenario& sc_;
+  const MoeShape& moe_;
+  std::vector<double> pop_, cum_all_, cum_groups_;
+  bool uniform_, grouped_;
+  int per_group_;
+  std::vector<std::uint64_t> taken_;
+  std::vector<int> groups_, picks_, candidates_;
+  std::vector<double> weights_, cum_candidates_;
+};
+
 }  // namespace
 
-// docs/model.md §3.2: group-limited top-k picks topk_groups groups by group mass, then topk
-// experts among them by popularity, both without replacement.
 std::vector<RankTopk> sample_topk(const Scenario& scenario) {
   const int num_ranks = scenario.num_ranks();
   if (!scenario.routing.file.empty()) {
     return read_topk_file(scenario.routing.file, num_ranks, scenario.moe.topk,
                           scenario.moe.num_experts, scenario.tokens_per_rank);
   }
-  const MoeShape& moe = scenario.moe;
-  const std::vector<double> pop = expert_popularity(scenario);
-  const bool uniform = scenario.routing.popularity == RoutingSpec::Popularity::kUniform;
-  const int per_group = moe.num_experts / moe.num_groups;
-  const bool grouped = moe.num_groups > 1 && moe.topk_groups < moe.num_groups;
-  std::vector<double> group_mass(static_cast<std::size_t>(moe.num_groups), 0.0);
-  for (int e = 0; e < moe.num_experts; ++e)
-    group_mass[static_cast<std::size_t>(e / per_group)] += pop[static_cast<std::size_t>(e)];
-  const std::vector<double> cum_all = cumulative(pop);
-  const std::vector<double> cum_groups = cumulative(group_mass);
-
+  TopkSampler sampler(scenario);
   std::vector<RankTopk> out(static_cast<std::size_t>(num_ranks));
   for (int r = 0; r < num_ranks; ++r) {
-    detail::Rng rng(scenario.routing.seed, static_cast<std::uint64_t>(r) + 1);
     RankTopk& rt = out[static_cast<std::size_t>(r)];
     rt.num_tokens = scenario.tokens_per_rank[static_cast<std::size_t>(r)];
-    rt.expert_idx.resize(static_cast<std::size_t>(rt.num_tokens) * moe.topk);
-    std::vector<int> groups, picks, candidates;
-    std::vector<double> cum_candidates;
-    for (std::int64_t t = 0; t < rt.num_tokens; ++t) {
-      if (!grouped) {
-        draw_distinct(rng, cum_all, moe.topk, uniform, picks);
-      } else {
-        draw_distinct(rng, cum_groups, moe.topk_groups, uniform, groups);
-        candidates.clear();
-        std::vector<double> w;
-        for (int g : groups) {
-          for (int e = g * per_group; e < (g + 1) * per_group; ++e) {
-            candidates.push_back(e);
-            w.push_back(pop[static_cast<std::size_t>(e)]);
-          }
-        }
-        cum_candidates = cumulative(w);
-        draw_distinct(rng, cum_candidates, moe.topk, uniform, picks);
-        for (int& p : picks)
-          p = candidates[static_cast<std::size_t>(p)];
-      }
-      std::copy(picks.begin(), picks.end(), rt.expert_idx.begin() + t * moe.topk);
-    }
+    sampler.sample(r, rt.expert_idx);
   }
   return out;
 }
 
 namespace {
 
-/// Sorts the columns a row touched: by a scan of the row when it touched many of them, else by
-/// sorting the list (the cheaper of O(num_cols) and O(k log k)).
-void sort_touched(std::vector<std::int32_t>& cols, const std::vector<double>& row) {
-  if (cols.size() * 16 < row.size()) {
+/// Ascending columns [0, num_cols) with touched(col), or those of `cols` sorted: a scan when `cols`
+/// holds many of them, else a sort (the cheaper of O(num_cols) and O(k log k)).
+template <typename Touched>
+void sort_touched(std::vector<std::int32_t>& cols, std::size_t num_cols, Touched&& touched) {
+  if (cols.size() * 16 < num_cols) {
     std::sort(cols.begin(), cols.end());
     return;
   }
-  cols.clear();
-  for (std::size_t c = 0; c < row.size(); ++c) {
-    if (row[c] != 0) cols.push_back(static_cast<std::int32_t>(c));
+  cols.resize(num_cols + 1);
+  std::size_t size = 0;
+  for (std::size_t c = 0; c < num_cols; ++c) {  // no branch on touched(c), a coin flip
+    cols[size] = static_cast<std::int32_t>(c);
+    size += touched(c);
   }
+  cols.resize(size);
 }
 
-/// Adds the touched columns of `row` as a unit row of `out` for row `r` (scale 1) and zeroes them.
-void emit_row(ScaledRows& out, int r, const std::vector<std::int32_t>& cols,
-              std::vector<double>& row, std::vector<double>& values) {
-  values.clear();
-  for (const std::int32_t c : cols) {
-    values.push_back(row[static_cast<std::size_t>(c)]);
-    row[static_cast<std::size_t>(c)] = 0;
+/// Counts explicit top-k choices one source at a time (docs/model.md §3). The rank and domain
+/// serving each expert come from a flat table per replica choice; per pick, a stamp per rank and
+/// domain (the last token that reached it) makes the per-token dedup O(1); a source's row is dense
+/// while it is counted, then stored sparse (the columns it touched).
+class RoutingCounter {
+ public:
+  explicit RoutingCounter(const Scenario& scenario)
+      : cl_(scenario.cluster),
+        n_(scenario.num_ranks()),
+        k_(scenario.moe.topk),
+        num_experts_(scenario.moe.num_experts),
+        placement_(scenario.moe, n_),
+        period_(placement_.period(n_)),
+        cached_(period_ <= 64) {
+    c_.num_ranks = n_;
+    c_.num_domains = cl_.num_domains();
+    c_.copies = ScaledRows(n_, n_);
+    c_.token_ranks = ScaledRows(n_, n_);
+    c_.token_domains = ScaledRows(n_, c_.num_domains);
+    c_.expert_load.assign(static_cast<std::size_t>(num_experts_), 0.0);
+    // A source reaches at most one rank (domain) per expert and one per pick.
+    std::size_t rank_cells = 0, domain_cells = 0;
+    for (const std::int64_t tokens : scenario.tokens_per_rank) {
+      const std::int64_t picks = std::min<std::int64_t>(tokens * k_, num_experts_);
+      rank_cells += static_cast<std::size_t>(std::min<std::int64_t>(picks, n_));
+      domain_cells += static_cast<std::size_t>(std::min<std::int64_t>(picks, c_.num_domains));
+    }
+    c_.copies.reserve(static_cast<std::size_t>(n_), rank_cells);
+    c_.token_ranks.reserve(static_cast<std::size_t>(n_), rank_cells);
+    c_.token_domains.reserve(static_cast<std::size_t>(n_), domain_cells);
+    const auto ne = static_cast<std::size_t>(num_experts_);
+    dest_rank_.resize(ne * static_cast<std::size_t>(cached_ ? period_ : 1));
+    dest_domain_.resize(dest_rank_.size());
+    for (int p = 0; cached_ && p < period_; ++p)
+      fill_table(p, static_cast<std::size_t>(p));
+    picks_.assign(ne, 0);
+    copies_.assign(static_cast<std::size_t>(n_), 0);
+    rank_.assign(static_cast<std::size_t>(n_), Tally{});
+    domain_.assign(static_cast<std::size_t>(c_.num_domains), Tally{});
   }
-  out.set_row(r, out.add_unit(cols, values), 1.0);
-}
+
+  /// Counts source s: expert_idx[token * topk + j] for its num_tokens tokens, -1 = no expert.
+  void add(int s, const std::int32_t* expert_idx, std::int64_t num_tokens) {
+    std::size_t slot = 0;
+    if (cached_) {
+      slot = static_cast<std::size_t>(s % period_);
+    } else {
+      fill_table(s, 0);
+    }
+    const auto ne = static_cast<std::size_t>(num_experts_);
+    const int* to_rank = &dest_rank_[slot * ne];
+    const int* to_domain = &dest_domain_[slot * ne];
+    // Per pick: the expert's count, and the token's first pick on a rank (in a domain) counts the
+    // token there. No branch on those outcomes (coin flips for the predictor), and the state in
+    // locals (a store through a pointer could alias a member, reloaded then at every pick).
+    std::uint64_t* picks = picks_.data();
+    Tally* ranks = rank_.data();
+    Tally* domains = domain_.data();
+    const int k = k_;
+    for (std::int64_t t = 0; t < num_tokens; ++t) {
+      const auto stamp = static_cast<std::int32_t>(t);
+      for (int j = 0; j < k; ++j) {
+        const int e = expert_idx[t * k + j];
+        if (e < 0) continue;
+        ++picks[e];
+        Tally& rank = ranks[to_rank[e]];
+        rank.tokens += rank.stamp != stamp;
+        rank.stamp = stamp;
+        Tally& domain = domains[to_domain[e]];
+        domain.tokens += domain.stamp != stamp;
+        domain.stamp = stamp;
+      }
+    }
+    // Per expert picked: copies per rank and the expert's load (whole numbers: exact), and the
+    // ranks and domains the source reached. The experts come from a scan, or from the picks when
+    // they are few.
+    rank_cols_.clear();
+    domain_cols_.clear();
+    auto take_expert = [&](std::int32_t e) {
+      std::uint64_t& count = picks_[static_cast<std::size_t>(e)];
+      if (count == 0) return;
+      const auto d = static_cast<std::size_t>(to_rank[e]);
+      const auto dom = static_cast<std::size_t>(to_domain[e]);
+      if (copies_[d] == 0) rank_cols_.push_back(to_rank[e]);
+      if (domain_[dom].stamp != kListed) domain_cols_.push_back(to_domain[e]);
+      domain_[dom].stamp = kListed;
+      copies_[d] += count;
+      c_.expert_load[static_cast<std::size_t>(e)] += static_cast<double>(count);
+      count = 0;
+    };
+    const std::int64_t num_picks = num_tokens * k;
+    if (num_picks * 4 >= num_experts_) {
+      for (int e = 0; e < num_experts_; ++e)
+        take_expert(e);
+    } else {
+      for (std::int64_t i = 0; i < num_picks; ++i) {
+        if (expert_idx[i] >= 0) take_expert(expert_idx[i]);
+      }
+    }
+    sort_touched(rank_cols_, rank_.size(), [&](std::size_t d) { return copies_[d] != 0; });
+    sort_touched(domain_cols_, domain_.size(),
+                 [&](std::size_t dom) { return domain_[dom].stamp == kListed; });
+    emit(c_.token_ranks, s, rank_cols_, [&](std::size_t d) { return rank_[d].tokens; });
+    emit(c_.copies, s, rank_cols_, [&](std::size_t d) { return copies_[d]; });
+    emit(c_.token_domains, s, domain_cols_, [&](std::size_t dom) { return domain_[dom].tokens; });
+    for (const std::int32_t d : rank_cols_) {
+      rank_[static_cast<std::size_t>(d)] = Tally{};
+      copies_[static_cast<std::size_t>(d)] = 0;
+    }
+    for (const std::int32_t dom : domain_cols_)
+      domain_[static_cast<std::size_t>(dom)] = Tally{};
+  }
+
+  RoutingCounts take() { return std::move(c_); }
+
+ private:
+  /// What the source being counted sends to one rank (domain): its tokens, and the last of its
+  /// tokens that reached it (-1: none). 8 bytes, so that the tallies of 1024 ranks fit in L1.
+  struct Tally {
+    std::uint32_t tokens = 0;
+    std::int32_t stamp = -1;
+  };
+  static constexpr std::int32_t kListed = -2;  // a domain's stamp once its column is listed
+
+  void fill_table(int s, std::size_t slot) {
+    const auto ne = static_cast<std::size_t>(num_experts_);
+    for (int e = 0; e < num_experts_; ++e) {
+      const int d = placement_.rank_for(e, s);
+      dest_rank_[slot * ne + static_cast<std::size_t>(e)] = d;
+      dest_domain_[slot * ne + static_cast<std::size_t>(e)] = cl_.domain_of(d);
+    }
+  }
+
+  /// Row r of `out` becomes count(col) for the columns `cols` (scale 1).
+  template <typename Count>
+  void emit(ScaledRows& out, int r, const std::vector<std::int32_t>& cols, Count&& count) {
+    values_.clear();
+    for (const std::int32_t col : cols)
+      values_.push_back(static_cast<double>(count(static_cast<std::size_t>(col))));
+    out.set_row(r, out.add_unit(cols, values_), 1.0);
+  }
+
+  const Cluster& cl_;
+  const int n_, k_, num_experts_;
+  const ExpertPlacement placement_;
+  const int period_;
+  const bool cached_;  // one table per residue s % period, else rebuilt per source
+  RoutingCounts c_;
+  std::vector<int> dest_rank_, dest_domain_;  // [slot * experts + e]
+  // The source being counted.
+  std::vector<std::uint64_t> picks_;   // [expert]
+  std::vector<std::uint64_t> copies_;  // [rank]
+  std::vector<Tally> rank_, domain_;   // [rank], [domain]
+  std::vector<std::int32_t> rank_cols_, domain_cols_;
+  std::vector<double> values_;
+};
 
 }  // namespace
 
 RoutingCounts count_routing(const Scenario& scenario, const std::vector<RankTopk>& topk) {
-  const Cluster& cl = scenario.cluster;
-  const int n = scenario.num_ranks();
-  const int k = scenario.moe.topk;
-  const int num_experts = scenario.moe.num_experts;
-  const ExpertPlacement placement(scenario.moe, n);
-  RoutingCounts c;
-  c.num_ranks = n;
-  c.num_domains = cl.num_domains();
-  const auto nn = static_cast<std::size_t>(n);
-  c.copies = ScaledRows(n, n);
-  c.token_ranks = ScaledRows(n, n);
-  c.token_domains = ScaledRows(n, c.num_domains);
-  c.expert_load.assign(static_cast<std::size_t>(num_experts), 0.0);
-  EPSCOPE_ASSERT(static_cast<int>(topk.size()) == n);
-  // Per source: the rank and domain serving each expert (a flat table, rebuilt only when the
-  // replica choice changes), and a stamp per rank/domain so that dedup is O(1) per pick.
-  const int period = placement.period(n);
-  const bool cached = period <= 64;  // one table per residue s % period, else rebuilt per source
-  const auto ne = static_cast<std::size_t>(num_experts);
-  std::vector<int> dest_rank(ne * static_cast<std::size_t>(cached ? period : 1));
-  std::vector<int> dest_domain(dest_rank.size());
-  auto fill_table = [&](int s, std::size_t slot) {
-    for (int e = 0; e < num_experts; ++e) {
-      const int d = placement.rank_for(e, s);
-      dest_rank[slot * ne + static_cast<std::size_t>(e)] = d;
-      dest_domain[slot * ne + static_cast<std::size_t>(e)] = cl.domain_of(d);
-    }
-  };
-  for (int p = 0; cached && p < period; ++p)
-    fill_table(p, static_cast<std::size_t>(p));
-  std::vector<std::int64_t> rank_stamp(nn, -1);
-  std::vector<std::int64_t> domain_stamp(static_cast<std::size_t>(c.num_domains), -1);
-  // One source's row, dense while it is counted, then stored sparse (touched columns only).
-  std::vector<double> copies(nn, 0.0), token_ranks(nn, 0.0);
-  std::vector<double> token_domains(static_cast<std::size_t>(c.num_domains), 0.0);
-  std::vector<std::int32_t> rank_cols, domain_cols;
-  std::vector<double> values;
-  std::int64_t stamp = 0;
-  for (int s = 0; s < n; ++s) {
-    std::size_t slot = 0;
-    if (cached) {
-      slot = static_cast<std::size_t>(s % period);
-    } else {
-      fill_table(s, 0);
-    }
-    const int* to_rank = &dest_rank[slot * ne];
-    const int* to_domain = &dest_domain[slot * ne];
+  EPSCOPE_ASSERT(static_cast<int>(topk.size()) == scenario.num_ranks());
+  RoutingCounter counter(scenario);
+  for (int s = 0; s < scenario.num_ranks(); ++s) {
     const RankTopk& rt = topk[static_cast<std::size_t>(s)];
-    const std::int32_t* idx = rt.expert_idx.data();
-    rank_cols.clear();
-    domain_cols.clear();
-    for (std::int64_t t = 0; t < rt.num_tokens; ++t, ++stamp) {
-      for (int j = 0; j < k; ++j) {
-        const int e = idx[t * k + j];
-        if (e < 0) continue;
-        const auto d = static_cast<std::size_t>(to_rank[e]);
-        const auto dom = static_cast<std::size_t>(to_domain[e]);
-        if (copies[d] == 0) rank_cols.push_back(static_cast<std::int32_t>(d));
-        copies[d] += 1;
-        c.expert_load[static_cast<std::size_t>(e)] += 1;
-        if (rank_stamp[d] != stamp) {
-          rank_stamp[d] = stamp;
-          token_ranks[d] += 1;
-        }
-        if (domain_stamp[dom] != stamp) {
-          domain_stamp[dom] = stamp;
-          if (token_domains[dom] == 0) domain_cols.push_back(static_cast<std::int32_t>(dom));
-          token_domains[dom] += 1;
-        }
-      }
-    }
-    sort_touched(rank_cols, copies);
-    sort_touched(domain_cols, token_domains);
-    emit_row(c.token_ranks, s, rank_cols, token_ranks, values);
-    emit_row(c.copies, s, rank_cols, copies, values);
-    emit_row(c.token_domains, s, domain_cols, token_domains, values);
+    counter.add(s, rt.expert_idx.data(), rt.num_tokens);
   }
-  return c;
+  return counter.take();
 }
 
 namespace {
@@ -493,8 +618,17 @@ RoutingCounts expected_routing(const Scenario& scenario) {
 }  // namespace
 
 RoutingCounts compute_routing(const Scenario& scenario) {
-  if (scenario.routing.sampled()) return count_routing(scenario, sample_topk(scenario));
-  return expected_routing(scenario);
+  if (!scenario.routing.sampled()) return expected_routing(scenario);
+  if (!scenario.routing.file.empty()) return count_routing(scenario, sample_topk(scenario));
+  // Sampled: each rank is counted as soon as it is drawn (its picks stay in cache).
+  TopkSampler sampler(scenario);
+  RoutingCounter counter(scenario);
+  std::vector<std::int32_t> expert_idx;
+  for (int s = 0; s < scenario.num_ranks(); ++s) {
+    sampler.sample(s, expert_idx);
+    counter.add(s, expert_idx.data(), scenario.tokens_per_rank[static_cast<std::size_t>(s)]);
+  }
+  return counter.take();
 }
 
 }  // namespace epscope

@@ -25,6 +25,13 @@ int ScaledRows::add_unit(std::span<const std::int32_t> cols, std::span<const dou
   return num_units() - 1;
 }
 
+void ScaledRows::reserve(std::size_t num_units, std::size_t num_cells) {
+  if (units_.use_count() > 1) units_ = std::make_shared<Units>(*units_);  // copy on write
+  units_->begin.reserve(units_->begin.size() + num_units);
+  units_->cols.reserve(units_->cols.size() + num_cells);
+  units_->values.reserve(units_->values.size() + num_cells);
+}
+
 void ScaledRows::set_row(int row, int unit, double scale) {
   EPSCOPE_ASSERT(row >= 0 && row < num_rows_ && unit >= -1 && unit < num_units());
   unit_[static_cast<std::size_t>(row)] = unit;
