@@ -14,13 +14,19 @@
 namespace epscope {
 namespace {
 
-TEST(ScaledRows, CellsAreScaleTimesSharedUnitRows) {
-  ScaledRows m(3, 5);
-  const std::vector<std::int32_t> cols{1, 4};
-  const std::vector<double> values{0.5, 2.0};
+/// Rows `scales.size()` x `num_cols`, every row scale x one unit row (scale 0: left empty).
+ScaledRows one_unit(int num_cols, std::vector<std::int32_t> cols, std::vector<double> values,
+                    const std::vector<double>& scales) {
+  ScaledRows m(static_cast<int>(scales.size()), num_cols);
   const int unit = m.add_unit(cols, values);
-  m.set_row(0, unit, 3.0);
-  m.set_row(2, unit, 10.0);  // rows 0 and 2 share the unit row; row 1 stays empty
+  for (std::size_t r = 0; r < scales.size(); ++r) {
+    if (scales[r] != 0) m.set_row(static_cast<int>(r), unit, scales[r]);
+  }
+  return m;
+}
+
+TEST(ScaledRows, CellsAreScaleTimesSharedUnitRows) {
+  ScaledRows m = one_unit(5, {1, 4}, {0.5, 2.0}, {3.0, 0, 10.0});  // row 1 empty
   EXPECT_EQ(m.at(0, 1), 1.5);
   EXPECT_EQ(m.at(0, 4), 6.0);
   EXPECT_EQ(m.at(2, 4), 20.0);
@@ -34,12 +40,7 @@ TEST(ScaledRows, CellsAreScaleTimesSharedUnitRows) {
 }
 
 TEST(ScaledRows, SetGivesTheRowItsOwnUnitAndCopiesDoNotShareChanges) {
-  ScaledRows m(2, 4);
-  const std::vector<std::int32_t> cols{0, 2};
-  const std::vector<double> values{1.0, 2.0};
-  const int unit = m.add_unit(cols, values);
-  m.set_row(0, unit, 2.0);
-  m.set_row(1, unit, 2.0);
+  ScaledRows m = one_unit(4, {0, 2}, {1.0, 2.0}, {2.0, 2.0});
   const ScaledRows before = m;
   m.set(1, 3, 7.0);  // appended after the last column
   m.set(1, 0, 5.0);  // replaces a cell
@@ -99,13 +100,6 @@ struct DensePhase {
   std::vector<double> algorithm_bytes;
 };
 
-int forwarder(const Cluster& cl, int src, int dom) {
-  const int size = cl.nvlink_domain_size;
-  const int first = dom * size;
-  const int in_dom = std::min(size, cl.num_ranks() - first);
-  return first + (src % size) % in_dom;
-}
-
 void dense_totals(const Cluster& cl, DensePhase& phase, std::int64_t message_bytes) {
   const int n = cl.num_ranks();
   phase.send.assign(static_cast<std::size_t>(n), ClassTotals{});
@@ -160,7 +154,7 @@ std::pair<DensePhase, DensePhase> dense_traffic(const Scenario& sc, const Routin
                 token_ranks[static_cast<std::size_t>(s) * n + d];
           continue;
         }
-        const int f = forwarder(cl, s, dom);
+        const int f = ht_forwarder(cl, s, dom);
         rdma[static_cast<std::size_t>(s) * n + f] +=
             token_domains[static_cast<std::size_t>(s) * cl.num_domains() + dom];
         for (int d = first; d < last; ++d)

@@ -110,7 +110,7 @@ struct Scenario {
 };
 
 /// Hard limits that keep every computation inside 64-bit integers and a 24 GiB machine.
-inline constexpr int kMaxRanks = 8192;  // dense rank x rank matrices: 8192^2 cells
+inline constexpr int kMaxRanks = 8192;  // rank x rank traffic (sparse, but up to 8192^2 pairs)
 inline constexpr std::int64_t kMaxTokensPerRank = 1 << 22;
 inline constexpr int kMaxHidden = 1 << 18;
 inline constexpr int kMaxExperts = 1 << 20;

@@ -21,6 +21,9 @@ const char* to_string(LinkClass link_class);
 /// enabled is NVLink; everything else goes through the NIC.
 LinkClass link_class(const Cluster& cluster, int src, int dst);
 
+/// HT: the GPU of domain `dom` that forwards the tokens of `src` (docs/model.md §4.2).
+int ht_forwarder(const Cluster& cluster, int src, int dom);
+
 /// Bytes of one message (docs/model.md §2).
 std::int64_t dispatch_message_bytes(const MoeShape& moe, KernelMode mode);
 std::int64_t combine_message_bytes(const MoeShape& moe, KernelMode mode);

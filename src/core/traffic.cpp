@@ -25,15 +25,6 @@ std::int64_t combine_payload_bytes(const MoeShape& moe) {
   return moe.combine_dtype == CombineDtype::kBf16 ? 2 * h : h * 10 / 8 + h / 128 * 8;
 }
 
-/// HT forwarding GPU in domain `dom` for tokens of `src`: the GPU with src's index inside its own
-/// domain (DeepEP: "the GPU with the same local index"), wrapped for a partial last domain.
-int forwarder(const Cluster& cl, int src, int dom) {
-  const int size = cl.nvlink_domain_size;
-  const int first = dom * size;
-  const int in_dom = std::min(size, cl.num_ranks() - first);
-  return first + (src % size) % in_dom;
-}
-
 void finish_phase(const Cluster& cl, PhaseTraffic& phase, std::int64_t message_bytes) {
   const int n = cl.num_ranks();
   phase.message_bytes = message_bytes;
@@ -167,7 +158,7 @@ void ht_stages(const Cluster& cl, const RoutingCounts& rc, ScaledRows& rdma, Sca
       const int dom = domains.cols[i];
       if (dom >= own && !own_done) own_domain();
       if (dom == own) continue;
-      cols.push_back(forwarder(cl, s, dom));
+      cols.push_back(ht_forwarder(cl, s, dom));
       values.push_back(domains.scale * domains.values[i]);
     }
     if (!own_done) own_domain();
@@ -176,7 +167,7 @@ void ht_stages(const Cluster& cl, const RoutingCounts& rc, ScaledRows& rdma, Sca
       const int d = ranks.cols[i];
       const int dom = cl.domain_of(d);
       if (dom == own) continue;
-      const int f = forwarder(cl, s, dom);
+      const int f = ht_forwarder(cl, s, dom);
       fwd_msgs[static_cast<std::size_t>(f) * static_cast<std::size_t>(size) +
                static_cast<std::size_t>(d - dom * size)] += ranks.scale * ranks.values[i];
     }
@@ -221,6 +212,15 @@ const char* to_string(LinkClass link_class) {
       return "rdma";
   }
   return "?";
+}
+
+// The GPU with src's index inside its own domain (DeepEP: "the GPU with the same local index"),
+// wrapped for a partial last domain.
+int ht_forwarder(const Cluster& cluster, int src, int dom) {
+  const int size = cluster.nvlink_domain_size;
+  const int first = dom * size;
+  const int in_dom = std::min(size, cluster.num_ranks() - first);
+  return first + (src % size) % in_dom;
 }
 
 LinkClass link_class(const Cluster& cluster, int src, int dst) {
