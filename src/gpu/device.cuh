@@ -61,16 +61,21 @@ __device__ __forceinline__ void record_stamp(BlockStamps* stamps, int field, std
 
 /// Announces that this block has finished its sends; returns true in the last block to do so
 /// (then every block's stores are visible system-wide). Call from all threads of the block.
-__device__ __forceinline__ bool finish_block_sends(std::uint32_t* blocks_done) {
+/// The fault hook (SyncArgs::fault_ns) holds the last block back, or returns false everywhere.
+__device__ __forceinline__ bool finish_block_sends(const SyncArgs& sync) {
   __shared__ bool is_last;
   __syncthreads();
   if (threadIdx.x == 0) {
     __threadfence_system();
-    const std::uint32_t prev = atomicAdd(blocks_done, 1u);
+    const std::uint32_t prev = atomicAdd(sync.blocks_done, 1u);
     is_last = prev == gridDim.x - 1;
     if (is_last) {
       __threadfence_system();
-      *blocks_done = 0;  // every block has arrived: ready for the next launch
+      *sync.blocks_done = 0;  // every block has arrived: ready for the next launch
+      if (sync.fault_ns != 0) {
+        if (sync.fault_ns > 0) sleep_until(now_ns() + static_cast<std::uint64_t>(sync.fault_ns));
+        is_last = sync.fault_ns > 0;
+      }
     }
   }
   __syncthreads();

@@ -120,7 +120,7 @@ __global__ void __launch_bounds__(kHtThreads) ht_dispatch_kernel(HtDispatchArgs 
     }
   }
 
-  if (device::finish_block_sends(a.sync.blocks_done)) {
+  if (device::finish_block_sends(a.sync)) {
     if (static_cast<int>(threadIdx.x) < num_ranks)
       device::store_release_sys(
           &a.recv_flags[threadIdx.x][rank],

@@ -45,6 +45,9 @@ struct SyncArgs {
   int* error = nullptr;                  // local, 0 = fine
   BlockStamps* stamps = nullptr;         // local [num_blocks], may be null
   std::uint32_t* blocks_done = nullptr;  // local scratch counter, zero between launches
+  /// Fault injection (bench --fault), dispatch only: > 0 holds the completion signal (the counts)
+  /// back by this many ns, < 0 never sends it. 0 = no fault.
+  std::int64_t fault_ns = 0;
 };
 
 // ---- aligned start -------------------------------------------------------------------------

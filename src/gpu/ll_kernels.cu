@@ -105,7 +105,7 @@ __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatc
   }
 
   // Counts, zero included, once every block's data is out.
-  if (device::finish_block_sends(a.sync.blocks_done)) {
+  if (device::finish_block_sends(a.sync)) {
     for (int e = threadIdx.x; e < a.num_experts; e += blockDim.x) {
       const int dst = e / experts_per_rank;
       const int local_e = e % experts_per_rank;
