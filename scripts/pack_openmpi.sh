@@ -48,7 +48,7 @@ export LD_LIBRARY_PATH=$m/lib/x86_64-linux-gnu/openmpi/lib:$m/deps:${LD_LIBRARY_
 # Root in a throwaway machine; no InfiniBand: ob1 over shared memory (vader) and TCP.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader,tcp OMPI_MCA_btl_vader_single_copy_mechanism=none
-export OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 PMIX_MCA_pcompress_base_silence_warning=1
 ENV
 mkdir -p "$dest/etc"
 du -sh "$dest"

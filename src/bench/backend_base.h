@@ -34,6 +34,11 @@ inline bool fault_hits(const FaultSpec& fault, int rank) {
   return fault.kind != FaultKind::kNone && fault.rank == rank;
 }
 
+/// Bytes to allocate for a buffer of `bytes` (at least 16, so empty buffers still get a pointer).
+inline std::size_t alloc_bytes(std::int64_t bytes) {
+  return static_cast<std::size_t>(bytes < 16 ? 16 : bytes);
+}
+
 /// What every backend keeps per local rank.
 struct RankBase {
   int rank = 0;

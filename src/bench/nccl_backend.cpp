@@ -8,8 +8,8 @@
 // Faults: NCCL ops take no deadline, so every wait polls the stream and each communicator's
 // asynchronous error (ncclCommGetAsyncError) against a host-side deadline; on an error or the
 // deadline every local communicator is aborted (ncclCommAbort) before the error is thrown, so no
-// NCCL kernel is left spinning. In the counts exchange the counts that never arrived name the
-// peer that was waited for.
+// NCCL kernel is left spinning. In the counts exchange the counts that never arrived (read on a
+// side stream while NCCL still waits) name the peer that was waited for.
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -35,8 +35,10 @@ namespace {
 constexpr double kMinNcclSleepUs = 300;
 /// Communicator setup and the first connections take far longer than one op.
 constexpr double kSetupGraceMs = 30000;
-/// How long an aborted rank's stream may take to drain before its counts are read.
-constexpr double kDrainMs = 2000;
+/// A never-send rank stalls this long past the timeout before it fails (its peers report first).
+constexpr double kStallExtraMs = 2000;
+/// How long the side-stream read of the counts may take.
+constexpr double kProbeMs = 2000;
 
 void throw_on_nccl_error(ncclResult_t res, const char* call, const char* file, int line) {
   if (res != ncclSuccess)
@@ -59,6 +61,8 @@ struct NcclRank : RankBase {
   std::int64_t* send_counts = nullptr;       // device [R] rows to each peer
   std::int64_t* recv_counts = nullptr;       // device [R]; -1 until the peer's count arrives
   std::int64_t* host_recv_counts = nullptr;  // pinned [R]
+  std::int64_t* probe_counts = nullptr;      // pinned [R]: recv_counts read after a timeout
+  cudaStream_t probe_stream = nullptr;       // that read, beside the stuck NCCL kernel
   float* align_word = nullptr;
   SendPlan plan;
   std::vector<std::int64_t> recv_off;
@@ -122,6 +126,8 @@ class NcclBackend final : public BackendBase<NcclRank> {
                       static_cast<void*>(r.recv_counts), static_cast<void*>(r.align_word)})
         cudaFree(p);
       cudaFreeHost(r.host_recv_counts);
+      cudaFreeHost(r.probe_counts);
+      cudaStreamDestroy(r.probe_stream);
       close_rank(r);
     }
   }
@@ -236,22 +242,22 @@ class NcclBackend final : public BackendBase<NcclRank> {
     open_rank(r, where);
     const std::int64_t hidden = base_.moe.hidden;
     const std::int64_t max_tokens = base_.moe.max_tokens_per_rank;
-    const auto sz = [](std::int64_t n) {
-      return static_cast<std::size_t>(std::max<std::int64_t>(n, 16));
-    };
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.x, sz(max_tokens * hidden * 2)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.entry, sz(3 * max_rows_ * 4)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.send_rows, sz(max_rows_ * msg_bytes_)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.recv_rows, sz(num_ranks_ * max_rows_ * msg_bytes_)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.expert_rows, sz(num_ranks_ * max_rows_ * hidden * 2)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.combined_rows, sz(max_rows_ * hidden * 2)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.row_idx, sz(max_tokens * base_.moe.topk * 4)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.weights, sz(max_tokens * base_.moe.topk * 4)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.out, sz(max_tokens * hidden * 2)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.send_counts, sz(num_ranks_ * 8)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.recv_counts, sz(num_ranks_ * 8)));
-    EPSCOPE_CUDA_CHECK(cudaMemset(r.send_counts, 0, sz(num_ranks_ * 8)));
-    EPSCOPE_CUDA_CHECK(cudaMallocHost(&r.host_recv_counts, sz(num_ranks_ * 8)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.x, alloc_bytes(max_tokens * hidden * 2)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.entry, alloc_bytes(3 * max_rows_ * 4)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.send_rows, alloc_bytes(max_rows_ * msg_bytes_)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.recv_rows, alloc_bytes(num_ranks_ * max_rows_ * msg_bytes_)));
+    EPSCOPE_CUDA_CHECK(
+        cudaMalloc(&r.expert_rows, alloc_bytes(num_ranks_ * max_rows_ * hidden * 2)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.combined_rows, alloc_bytes(max_rows_ * hidden * 2)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.row_idx, alloc_bytes(max_tokens * base_.moe.topk * 4)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.weights, alloc_bytes(max_tokens * base_.moe.topk * 4)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.out, alloc_bytes(max_tokens * hidden * 2)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.send_counts, alloc_bytes(num_ranks_ * 8)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.recv_counts, alloc_bytes(num_ranks_ * 8)));
+    EPSCOPE_CUDA_CHECK(cudaMemset(r.send_counts, 0, alloc_bytes(num_ranks_ * 8)));
+    EPSCOPE_CUDA_CHECK(cudaMallocHost(&r.host_recv_counts, alloc_bytes(num_ranks_ * 8)));
+    EPSCOPE_CUDA_CHECK(cudaMallocHost(&r.probe_counts, alloc_bytes(num_ranks_ * 8)));
+    EPSCOPE_CUDA_CHECK(cudaStreamCreateWithFlags(&r.probe_stream, cudaStreamNonBlocking));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.align_word, 16));
     EPSCOPE_CUDA_CHECK(cudaMemset(r.align_word, 0, 16));
     std::fill(r.host_recv_counts, r.host_recv_counts + num_ranks_, 0);
@@ -340,18 +346,22 @@ class NcclBackend final : public BackendBase<NcclRank> {
 
   [[noreturn]] void throw_timeout(const std::string& phase, double timeout_ms, bool counts,
                                   const std::vector<bool>& done) {
-    abort_all();
     std::vector<std::string> lines;
     for (std::size_t i = 0; i < ranks_.size(); ++i) {
       if (done[i]) continue;
       const NcclRank& r = ranks_[i];
-      // After the abort NCCL's kernel returns and the copy of the counts queued behind it runs:
-      // a count still -1 never arrived.
+      // While NCCL's kernel still waits, a copy on a side stream reads the counts: a count still
+      // -1 never arrived (peers NCCL had not reached yet may be among them).
       std::vector<int> missing;
-      if (counts && drain(r))
+      if (counts && read_counts_now(r))
         for (int p = 0; p < num_ranks_; ++p)
-          if (r.host_recv_counts[p] < 0) missing.push_back(p);
-      if (missing.empty()) {
+          if (r.probe_counts[p] < 0) missing.push_back(p);
+      if (std::find(missing.begin(), missing.end(), r.rank) != missing.end()) {
+        lines.push_back(
+            fmt::format("rank {} timed out after {} ms in {}: its own part had not "
+                        "run (this rank is late itself)",
+                        r.rank, timeout_ms, phase));
+      } else if (missing.empty()) {
         lines.push_back(
             fmt::format("rank {} timed out after {} ms in {} (NCCL cannot tell which "
                         "peer stopped)",
@@ -362,20 +372,26 @@ class NcclBackend final : public BackendBase<NcclRank> {
                                     fmt::join(missing, ", "), phase));
       }
     }
+    abort_all();
     throw Error(fmt::format("{}; NCCL communicators aborted", fmt::join(lines, "; ")), __FILE__,
                 __LINE__);
   }
 
-  /// Waits (bounded) for an aborted rank's stream to drain; false if it did not.
-  bool drain(const NcclRank& r) const {
+  /// Copies the rank's device counts to probe_counts on the side stream (bounded wait); false
+  /// if the copy did not finish.
+  bool read_counts_now(const NcclRank& r) const {
+    if (cudaSetDevice(r.device) != cudaSuccess ||
+        cudaMemcpyAsync(r.probe_counts, r.recv_counts, static_cast<std::size_t>(num_ranks_) * 8,
+                        cudaMemcpyDeviceToHost, r.probe_stream) != cudaSuccess)
+      return false;
     const auto start = std::chrono::steady_clock::now();
     while (true) {
-      const cudaError_t q = cudaStreamQuery(r.stream);
+      const cudaError_t q = cudaStreamQuery(r.probe_stream);
       if (q == cudaSuccess) return true;
       if (q != cudaErrorNotReady) return false;
       const std::chrono::duration<double, std::milli> waited =
           std::chrono::steady_clock::now() - start;
-      if (waited.count() > kDrainMs) return false;
+      if (waited.count() > kProbeMs) return false;
       std::this_thread::yield();
     }
   }
@@ -420,10 +436,23 @@ class NcclBackend final : public BackendBase<NcclRank> {
         EPSCOPE_CUDA_CHECK(
             gpu::launch_sleep(static_cast<std::int64_t>(fault.delay_us * 1e3), r.stream));
     });
-    post_counts(/*with_fault=*/true);
+    // exit: the process dies as its dispatch begins, before its counts go out.
     for (auto& r : ranks_)
       if (fault_hits(fault, r.rank) && fault.kind == FaultKind::kExit) exit_mid_dispatch(r.rank);
+    post_counts(/*with_fault=*/true);
     wait_ranks("NCCL counts exchange, during dispatch", options_.timeout_ms, true);
+    // never-send under MPI: this process drives only the silent rank. It stalls as a hung rank
+    // would, past its peers' deadline (so they report first), then fails.
+    for (auto& r : ranks_)
+      if (skips_sends(r)) {
+        std::this_thread::sleep_for(
+            std::chrono::duration<double, std::milli>(options_.timeout_ms + kStallExtraMs));
+        abort_all();
+        throw Error(fmt::format("rank {} sent nothing in dispatch (--fault {}); NCCL "
+                                "communicators aborted",
+                                r.rank, to_string(fault)),
+                    __FILE__, __LINE__);
+      }
     for (auto& r : ranks_) {
       std::int64_t off = 0;
       for (int p = 0; p < num_ranks_; ++p) {

@@ -333,15 +333,12 @@ class NvlinkBackend final : public BackendBase<RankState> {
     const std::int64_t topk = base_.moe.topk;
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.region, static_cast<std::size_t>(layout_.total)));
     EPSCOPE_CUDA_CHECK(cudaMemset(r.region, 0, static_cast<std::size_t>(layout_.recv)));
-    const auto bytes = [](std::int64_t n) {
-      return static_cast<std::size_t>(std::max<std::int64_t>(n, 16));
-    };
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.x, bytes(max_tokens * hidden * 2)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.topk_idx, bytes(max_tokens * topk * 4)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.topk_weights, bytes(max_tokens * topk * 4)));
-    EPSCOPE_CUDA_CHECK(
-        cudaMalloc(&r.slots, bytes(max_tokens * std::max<std::int64_t>(topk, num_ranks_) * 4)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.out, bytes(max_tokens * hidden * 2)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.x, alloc_bytes(max_tokens * hidden * 2)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.topk_idx, alloc_bytes(max_tokens * topk * 4)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.topk_weights, alloc_bytes(max_tokens * topk * 4)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(
+        &r.slots, alloc_bytes(max_tokens * std::max<std::int64_t>(topk, num_ranks_) * 4)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.out, alloc_bytes(max_tokens * hidden * 2)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.stamps, 2 * kMaxBlocks * sizeof(gpu::BlockStamps)));
     EPSCOPE_CUDA_CHECK(cudaMemset(r.stamps, 0, 2 * kMaxBlocks * sizeof(gpu::BlockStamps)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.error, sizeof(int)));
