@@ -85,6 +85,12 @@ void validate_bench_scenario(const Scenario& base, const std::vector<BenchCase>&
                      "bench places experts contiguously (E/R per rank)");
   if (base.moe.hidden % gpu::kScaleBlock != 0)
     throw InputError("--hidden", std::to_string(base.moe.hidden), "must be a multiple of 128");
+  // LL messages (also the NCCL backend's rows) are 16 + hidden + hidden / 32 bytes with FP8 and
+  // are stored with 16-byte accesses (src/gpu/layout.h).
+  if (base.mode != KernelMode::kHighThroughput && base.moe.dispatch_dtype == DispatchDtype::kFp8 &&
+      base.moe.hidden % gpu::kChunkCols != 0)
+    throw InputError("--hidden", std::to_string(base.moe.hidden),
+                     "a multiple of 512 for FP8 LL/a2a dispatch (16-byte aligned messages)");
   if (base.moe.topk > 32)
     throw InputError("--topk", std::to_string(base.moe.topk), "at most 32 for bench");
   if (base.moe.combine_dtype != CombineDtype::kBf16)

@@ -3,7 +3,8 @@
 //
 // Every rank allocates one "symmetric" region with the same layout everywhere, so a peer's buffer
 // is its base plus a fixed offset:
-//   barrier flags [R] | dispatch counts (LL: [E/R][R], HT: [R]) | combine ready flags [R] |
+//   barrier flags [R] | dispatch counts (LL: [E/R][R], HT: [R]), done counters [R] |
+//   combine ready flags [R] |
 //   receive buffer | expert outputs | link-probe area [R][probe bytes]
 #include <cuda_runtime.h>
 
@@ -44,8 +45,8 @@ struct RegionLayout {
     std::int64_t at = 0;
     barrier = at;
     at += align256(8 * ranks);
-    counts = at;
-    at += align256(8 * (ll ? s.moe.num_experts : ranks));
+    counts = at;  // then the dispatch's done counters [R] (gpu/kernels.h)
+    at += align256(8 * ((ll ? s.moe.num_experts : ranks) + ranks));
     ready = at;
     at += align256(8 * ranks);
     recv = at;
@@ -75,7 +76,6 @@ struct RankState : RankBase {
   std::uint16_t* out = nullptr;
   gpu::BlockStamps* stamps = nullptr;  // [2][kMaxBlocks]: dispatch, combine
   int* error = nullptr;
-  std::uint32_t* blocks_done = nullptr;
   gpu::BlockStamps* host_stamps = nullptr;  // pinned copy
   int* host_error = nullptr;
 };
@@ -126,7 +126,6 @@ class NvlinkBackend final : public BackendBase<RankState> {
       cudaFree(r.out);
       cudaFree(r.stamps);
       cudaFree(r.error);
-      cudaFree(r.blocks_done);
       cudaFreeHost(r.host_stamps);
       cudaFreeHost(r.host_error);
       close_rank(r);
@@ -343,8 +342,6 @@ class NvlinkBackend final : public BackendBase<RankState> {
     EPSCOPE_CUDA_CHECK(cudaMemset(r.stamps, 0, 2 * kMaxBlocks * sizeof(gpu::BlockStamps)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.error, sizeof(int)));
     EPSCOPE_CUDA_CHECK(cudaMemset(r.error, 0, sizeof(int)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.blocks_done, sizeof(std::uint32_t)));
-    EPSCOPE_CUDA_CHECK(cudaMemset(r.blocks_done, 0, sizeof(std::uint32_t)));
     EPSCOPE_CUDA_CHECK(cudaMallocHost(&r.host_stamps, 2 * kMaxBlocks * sizeof(gpu::BlockStamps)));
     EPSCOPE_CUDA_CHECK(cudaMallocHost(&r.host_error, sizeof(int)));
     EPSCOPE_CUDA_CHECK(cudaDeviceSynchronize());
@@ -408,7 +405,6 @@ class NvlinkBackend final : public BackendBase<RankState> {
     s.timeout_ns = static_cast<std::int64_t>(options_.timeout_ms * 1e6);
     s.error = r.error;
     s.stamps = stamps;
-    s.blocks_done = r.blocks_done;
     return s;
   }
 

@@ -56,6 +56,12 @@ TEST(Validate, RejectsWhatCannotRunBeforeAnyKernel) {
   Scenario two_nodes = s;
   two_nodes.cluster.num_nodes = 2;
   EXPECT_THROW(validate_bench_scenario(two_nodes, {}, o, 8), InputError);
+  // FP8 LL messages of hidden 640 would be 676 bytes: not 16-byte aligned.
+  Scenario odd_hidden = s;
+  odd_hidden.moe.hidden = 640;
+  EXPECT_THROW(validate_bench_scenario(odd_hidden, {scenario_case(s)}, o, 2), InputError);
+  odd_hidden.mode = KernelMode::kHighThroughput;  // HT records are padded to 16 bytes
+  EXPECT_NO_THROW(validate_bench_scenario(odd_hidden, {scenario_case(s)}, o, 2));
   try {
     validate_bench_scenario(s, {{"big", {129, 1}, {}}}, o, 2);
   } catch (const InputError& e) {
