@@ -164,10 +164,12 @@ class PhaseModel {
       const double start = starts[static_cast<std::size_t>(r)];
       // (a) own sends; (b) every peer's sends that reach r; (c) r's own receive; (d) barrier.
       Bound best;
-      // A pull-based combine (combine_pull, §6.7) ends when r's own rows are in: r's egress
-      // serves its peers and does not hold r back.
-      best.at_us = start + (pull ? 0.0 : me.send.at_us);
-      best.what = pull ? Bottleneck{} : me.send.what;
+      // A pull-based combine (combine_pull, §6.7) ends when r's own rows are in (its local ones
+      // copied, the others loaded): r's egress serves its peers and does not hold r back.
+      const auto local = static_cast<std::size_t>(LinkClass::kLocal);
+      best.at_us =
+          pull ? moving[static_cast<std::size_t>(r)] + me.port_tx_us[local] : start + me.send.at_us;
+      best.what = pull ? port_bottleneck(r, LinkClass::kLocal) : me.send.what;
       const int peer = slowest_sender[static_cast<std::size_t>(r)];
       if (peer >= 0 && slowest_done[static_cast<std::size_t>(r)] > best.at_us) {
         const RankLoad& p = load[static_cast<std::size_t>(peer)];
@@ -189,7 +191,8 @@ class PhaseModel {
       rp.start_us = start;
       const double overhead = fixed_us_ + me.latency_us;
       rp.finish_us = std::max(best.at_us, start) + overhead;
-      rp.transfer_us = pull ? me.recv.at_us : std::max(me.send.at_us, me.recv.at_us);
+      rp.transfer_us = pull ? std::max(me.recv.at_us, me.port_tx_us[local])
+                            : std::max(me.send.at_us, me.recv.at_us);
       rp.wait_us = std::max(0.0, rp.finish_us - start - overhead - rp.transfer_us);
       rp.bottleneck = best.what;
       if (rp.bottleneck.resource == Resource::kNone || best.at_us - start <= 0) {
