@@ -201,22 +201,16 @@ TEST(Estimate, Ep4096With65536TokensPerRankIsExactAndFinite) {
 // copy. Tokens 30, 3, 0: rank 0 pulls 10 rows from each of ranks 1 and 2, rank 1 one row from
 // each, rank 2 nothing.
 Scenario pull_scenario() {
-  Scenario s;
-  s.cluster.preset = "";
+  Scenario s = tiny_scenario();  // NVLink 2 GB/s, local 10, latency 1 us, launch 5, hidden 128
   s.cluster.num_nodes = 1;
   s.cluster.gpus_per_node = 3;
   s.cluster.nvlink_domain_size = 3;
   s.cluster.nvlink_gbps = 1;
-  s.cluster.nic_gbps = 1;
-  s.cluster.local_copy_gbps = 10;
-  s.cluster.nvlink_latency_us = 1;
-  s.cluster.rdma_latency_us = 2;
-  s.cluster.launch_us = 5;
-  s.moe.hidden = 128;
   s.moe.topk = 1;
   s.moe.num_experts = 3;
   s.moe.max_tokens_per_rank = 30;
   s.tokens_per_rank = {30, 3, 0};
+  s.routing = RoutingSpec{};  // expected, uniform
   return s;
 }
 
