@@ -201,7 +201,7 @@ TEST(Estimate, Ep4096With65536TokensPerRankIsExactAndFinite) {
 // copy. Tokens 30, 3, 0: rank 0 pulls 10 rows from each of ranks 1 and 2, rank 1 one row from
 // each, rank 2 nothing.
 Scenario pull_scenario() {
-  Scenario s = tiny_scenario();  // NVLink 2 GB/s, local 10, latency 1 us, launch 5, hidden 128
+  Scenario s = tiny_scenario();  // local 10 GB/s, NVLink latency 1 us, launch 5 us, hidden 128
   s.cluster.num_nodes = 1;
   s.cluster.gpus_per_node = 3;
   s.cluster.nvlink_domain_size = 3;
