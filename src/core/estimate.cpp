@@ -293,9 +293,8 @@ class PhaseModel {
     link(out.send, Resource::kNicTx, "sender NIC", snd, R, p_.nic_tx_gbps);
     link(out.send, Resource::kNvlinkTx, "NVLink egress", snd, N, p_.nvlink_tx_gbps);
     link(out.send, Resource::kLocalCopy, "local copy", snd, L, p_.local_gbps);
-    out.port_tx_us[R] = busy_us(bytes(snd, R), p_.nic_tx_gbps);
-    out.port_tx_us[N] = busy_us(bytes(snd, N), p_.nvlink_tx_gbps);
-    out.port_tx_us[L] = busy_us(bytes(snd, L), p_.local_gbps);
+    for (std::size_t c = 0; c < kNumLinkClasses; ++c)
+      out.port_tx_us[c] = busy_us(bytes(snd, c), tx_gbps(static_cast<LinkClass>(c)));
     if (p_.per_msg_us > 0) {
       const double msgs = snd.msgs[N] + snd.msgs[R];
       keep_max(out.send, msgs * p_.per_msg_us, [&] {
