@@ -44,6 +44,7 @@ struct RankLoad {
   Bound send;  // busiest sender-side resource (NIC tx, NVLink tx, local copy, issue, uplink)
   Bound recv;  // busiest receiver-side resource (NIC rx, NVLink rx, expert queue, downlink)
   double latency_us = 0;  // link latency of the slowest class it hears from
+  std::array<double, kNumLinkClasses> port_tx_us{};  // busy time of each sending port alone
 };
 
 Bottleneck make(Resource r, int owner, double busy, double msgs, double bytes, double gbps,
@@ -97,36 +98,55 @@ class PhaseModel {
     // §5.1).
     const auto latest = std::max_element(starts.begin(), starts.end());
     const int latest_rank = static_cast<int>(latest - starts.begin());
+    // When data starts to move from each rank: its start, or in a pull-based combine the ready
+    // barrier, after which every rank pulls (docs/model.md §6.7).
+    const bool pull = !is_dispatch && p_.combine_pull > 0;
+    std::vector<double> moving = starts;
+    if (pull && !starts.empty()) std::fill(moving.begin(), moving.end(), *latest);
 
     // For every receiver: the sender that finishes last among those sending to it, and the
     // earliest start among them. One row-major pass per stage.
     std::vector<int> slowest_sender(static_cast<std::size_t>(n_), -1);
     std::vector<double> slowest_done(static_cast<std::size_t>(n_), 0.0);
-    std::vector<double> earliest_start(starts);
-    // Fair share (docs/model.md §6, a calibrated choice): a sender serves its destinations at
+    std::vector<double> earliest_start(moving);
+    // Fair share (docs/model.md §6.2, a calibrated choice): a sender serves its destinations at
     // once, so its flow of b_r bytes to r ends after sum_j min(b_j, b_r) of its B bytes, not B.
+    // The flows that share: a pusher's all (one loop issues them, at its busiest resource's
+    // pace); a pulled-from rank's on the port of r's link class (§6.7).
     std::vector<double> row_bytes(static_cast<std::size_t>(n_));
+    std::vector<LinkClass> pool(static_cast<std::size_t>(n_));  // push: one pool (kLocal)
+    std::array<double, kNumLinkClasses> pool_bytes{};
     for (const auto& stage : phase_.stages) {
       for (int s = 0; s < n_; ++s) {
-        const double start = starts[static_cast<std::size_t>(s)];
-        const double busy = load[static_cast<std::size_t>(s)].send.at_us;
+        const double start = moving[static_cast<std::size_t>(s)];
+        const RankLoad& sender = load[static_cast<std::size_t>(s)];
         const Transfer* row = &stage.matrix.at(s, 0);
-        double total = 0;
+        pool_bytes.fill(0.0);
         for (int j = 0; j < n_; ++j) {
-          row_bytes[static_cast<std::size_t>(j)] = static_cast<double>(row[j].bytes);
-          total += static_cast<double>(row[j].bytes);
+          const auto ji = static_cast<std::size_t>(j);
+          row_bytes[ji] = static_cast<double>(row[j].bytes);
+          pool[ji] = pull ? link_class(cl_, s, j) : LinkClass::kLocal;
+          pool_bytes[static_cast<std::size_t>(pool[ji])] += row_bytes[ji];
         }
         for (int r = 0; r < n_; ++r) {
           if (row[r].bytes == 0 || r == s) continue;
           const auto ri = static_cast<std::size_t>(r);
-          double share = 1;
-          if (p_.fair_share > 0 && total > 0) {
-            double served = 0;
-            for (double b : row_bytes)
-              served += std::min(b, row_bytes[ri]);
-            share = served / total;
+          const auto c = static_cast<std::size_t>(pool[ri]);
+          double served = 0, heavier = 0;  // fair-share bytes; largest excess of another flow
+          for (int j = 0; j < n_; ++j) {
+            const auto ji = static_cast<std::size_t>(j);
+            if (pool[ji] != pool[ri]) continue;
+            served += std::min(row_bytes[ji], row_bytes[ri]);
+            heavier = std::max(heavier, row_bytes[ji] - row_bytes[ri]);
           }
-          const double done = start + busy * share;
+          const double share = p_.fair_share > 0 && pool_bytes[c] > 0 ? served / pool_bytes[c] : 1;
+          double done = start + sender.send.at_us * share;
+          if (pull) {
+            // r's last loads also wait behind at most one round trip of a heavier puller's.
+            const double queue =
+                std::min(busy_us(heavier, tx_gbps(pool[ri])), latency_of(pool[ri]));
+            done = start + sender.port_tx_us[c] * share + queue;
+          }
           earliest_start[ri] = std::min(earliest_start[ri], start);
           if (done > slowest_done[ri] ||
               (slowest_sender[ri] >= 0 && done == slowest_done[ri] && s < slowest_sender[ri])) {
@@ -144,17 +164,19 @@ class PhaseModel {
       const double start = starts[static_cast<std::size_t>(r)];
       // (a) own sends; (b) every peer's sends that reach r; (c) r's own receive; (d) barrier.
       Bound best;
-      // A pull-based combine (combine_pull, §6) ends when r's own rows are in: r's egress
-      // serves its peers and does not hold r back.
-      const bool own_sends = is_dispatch || p_.combine_pull <= 0;
-      best.at_us = start + (own_sends ? me.send.at_us : 0.0);
-      best.what = own_sends ? me.send.what : Bottleneck{};
+      // A pull-based combine (combine_pull, §6.7) ends when r's own rows are in (its local ones
+      // copied, the others loaded): r's egress serves its peers and does not hold r back.
+      const auto local = static_cast<std::size_t>(LinkClass::kLocal);
+      best.at_us =
+          pull ? moving[static_cast<std::size_t>(r)] + me.port_tx_us[local] : start + me.send.at_us;
+      best.what = pull ? port_bottleneck(r, LinkClass::kLocal) : me.send.what;
       const int peer = slowest_sender[static_cast<std::size_t>(r)];
       if (peer >= 0 && slowest_done[static_cast<std::size_t>(r)] > best.at_us) {
         const RankLoad& p = load[static_cast<std::size_t>(peer)];
         best.at_us = slowest_done[static_cast<std::size_t>(r)];
-        best.what = p.send.at_us > 0 ? p.send.what
-                                     : late_start(peer, starts[static_cast<std::size_t>(peer)]);
+        best.what = pull               ? port_bottleneck(peer, link_class(cl_, peer, r))
+                    : p.send.at_us > 0 ? p.send.what
+                                       : late_start(peer, starts[static_cast<std::size_t>(peer)]);
       }
       const double earliest_sender = earliest_start[static_cast<std::size_t>(r)];
       if (earliest_sender + me.recv.at_us > best.at_us) {
@@ -169,7 +191,8 @@ class PhaseModel {
       rp.start_us = start;
       const double overhead = fixed_us_ + me.latency_us;
       rp.finish_us = std::max(best.at_us, start) + overhead;
-      rp.transfer_us = std::max(me.send.at_us, me.recv.at_us);
+      rp.transfer_us = pull ? std::max(me.recv.at_us, me.port_tx_us[local])
+                            : std::max(me.send.at_us, me.recv.at_us);
       rp.wait_us = std::max(0.0, rp.finish_us - start - overhead - rp.transfer_us);
       rp.bottleneck = best.what;
       if (rp.bottleneck.resource == Resource::kNone || best.at_us - start <= 0) {
@@ -203,6 +226,29 @@ class PhaseModel {
   }
 
   int leaf_of(int rank) const { return cl_.local_index(rank); }
+
+  /// The sending port of class c of rank s, as a bottleneck (a pulled-from rank, §6.7).
+  Bottleneck port_bottleneck(int s, LinkClass c) const {
+    static constexpr Resource kPort[] = {Resource::kLocalCopy, Resource::kNvlinkTx,
+                                         Resource::kNicTx};
+    static constexpr const char* kWhat[] = {"local copy", "NVLink egress", "sender NIC"};
+    const auto i = static_cast<std::size_t>(c);
+    const ClassTotals& t = phase_.send[static_cast<std::size_t>(s)];
+    const auto bytes = static_cast<double>(t.bytes[i]);
+    return link_bottleneck(kPort[i], kWhat[i], s, busy_us(bytes, tx_gbps(c)), t.msgs[i], bytes,
+                           tx_gbps(c), unit_);
+  }
+
+  double tx_gbps(LinkClass c) const {
+    return c == LinkClass::kRdma     ? p_.nic_tx_gbps
+           : c == LinkClass::kNvlink ? p_.nvlink_tx_gbps
+                                     : p_.local_gbps;
+  }
+  double latency_of(LinkClass c) const {
+    return c == LinkClass::kRdma     ? p_.rdma_latency_us
+           : c == LinkClass::kNvlink ? p_.nvlink_latency_us
+                                     : 0.0;
+  }
 
   /// Rail-optimized leaves: leaf i holds NIC i of every node; RDMA between different rails
   /// crosses the spine (docs/model.md §5.2).
@@ -247,6 +293,8 @@ class PhaseModel {
     link(out.send, Resource::kNicTx, "sender NIC", snd, R, p_.nic_tx_gbps);
     link(out.send, Resource::kNvlinkTx, "NVLink egress", snd, N, p_.nvlink_tx_gbps);
     link(out.send, Resource::kLocalCopy, "local copy", snd, L, p_.local_gbps);
+    for (std::size_t c = 0; c < kNumLinkClasses; ++c)
+      out.port_tx_us[c] = busy_us(bytes(snd, c), tx_gbps(static_cast<LinkClass>(c)));
     if (p_.per_msg_us > 0) {
       const double msgs = snd.msgs[N] + snd.msgs[R];
       keep_max(out.send, msgs * p_.per_msg_us, [&] {
@@ -295,6 +343,13 @@ class PhaseModel {
             fmt::format("receive queue of expert {} on rank {}: {:.0f} copies, {} at {:g} GB/s",
                         hottest_expert, r, hottest, megabytes(qbytes), p_.expert_rx_gbps));
       });
+    }
+    // A pull-based combine: r waits for the round trip of its own loads only, over the classes it
+    // pulls rows on; a rank with nothing to pull pays none (docs/model.md §6.7).
+    if (!is_dispatch && p_.combine_pull > 0) {
+      if (rcv.bytes[N] > 0) out.latency_us = p_.nvlink_latency_us;
+      if (rcv.bytes[R] > 0) out.latency_us = std::max(out.latency_us, p_.rdma_latency_us);
+      return out;
     }
     // Every peer signals r (the barrier), so r hears from every class it has a peer on.
     for (int s = 0; s < n_; ++s) {
