@@ -120,8 +120,7 @@ def parse_job(raw):
     nonneg = (lambda v: v >= 0, "must be >= 0")
     _need(raw, "mode", str, "", lambda v: v in ("ll", "ht"), "allowed: ll, ht")
     ranks = _need(raw, "num_ranks", int, "", lambda v: 1 <= v <= 8, "1 to 8 ranks (one node)")
-    hidden = _need(raw, "hidden", int, "", lambda v: v > 0 and v % 128 == 0,
-                   "a positive multiple of 128")
+    _need(raw, "hidden", int, "", lambda v: v > 0 and v % 128 == 0, "a positive multiple of 128")
     topk = _need(raw, "topk", int, "", *pos)
     experts = _need(raw, "experts", int, "", lambda v: v > 0 and v % ranks == 0,
                     f"a positive multiple of the {ranks} ranks")

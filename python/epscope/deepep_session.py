@@ -219,7 +219,7 @@ class Session:
         """Received copies per local expert against the job's top-k (exact), and every combined
         row against its reference (LL: x * sum of its weights; HT: x * number of destination
         ranks), relative L2 error within FP8 (or BF16) rounding. Returns (checked, wrong, first)."""
-        torch, job = self.torch, self.job
+        job = self.job
         expected = job.received_copies(self.case)[self.rank]
         if job.mode == "ll":
             got = self.recv_count.tolist()
@@ -261,4 +261,5 @@ def deepep_version(deep_ep):
         from importlib import metadata
         return metadata.version("deep_ep")
     except Exception:  # built in place: no package metadata
-        return getattr(deep_ep, "__version__", "unknown (" + os.path.dirname(deep_ep.__file__) + ")")
+        where = os.path.dirname(deep_ep.__file__)
+        return getattr(deep_ep, "__version__", f"unknown ({where})")
