@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -49,16 +50,16 @@ std::string find_driver(const DeepEpLaunch& launch) {
 /// be started is an input error naming `--python`. The child reports a failed exec through a
 /// close-on-exec pipe, so a started program's own status 127 is not mistaken for it.
 int run_program(const std::vector<std::string>& argv) {
+  std::vector<char*> args;  // built before fork: the child only execs
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw Error("pipe2 failed", __FILE__, __LINE__);
   std::fflush(nullptr);
   const pid_t pid = fork();
   if (pid < 0) throw Error("fork failed", __FILE__, __LINE__);
   if (pid == 0) {
-    std::vector<char*> args;
-    for (const std::string& a : argv)
-      args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     close(pipe_fds[0]);
     execvp(args[0], args.data());
     const int err = errno;
