@@ -13,8 +13,12 @@
 namespace epscope::bench {
 
 void BenchOptions::validate() const {
-  if (backend != "nvlink" && backend != "nccl")
-    throw InputError("--backend", backend, "allowed: nvlink, nccl");
+  if (backend != "nvlink" && backend != "nccl" && backend != "deepep")
+    throw InputError("--backend", backend, "allowed: nvlink, nccl, deepep");
+  if (backend == "deepep" && launch == "mpi")
+    throw InputError("--launch", launch, "the deepep backend starts one process per GPU itself");
+  if (backend == "deepep" && fault.kind != FaultKind::kNone)
+    throw InputError("--fault", to_string(fault), "fault injection needs --backend nvlink or nccl");
   if (launch != "one-process" && launch != "per-gpu" && launch != "mpi")
     throw InputError("--launch", launch, "allowed: one-process, per-gpu, mpi");
   if (backend == "nvlink" && launch == "mpi")
