@@ -25,7 +25,7 @@ struct BenchCliOptions {
   bench::BenchOptions bench;
   std::int64_t sweep_begin = -1, sweep_end = -1, sweep_factor = 2;
   std::string cases_path;
-  std::string fault;  // --fault, parsed by bench::parse_fault
+  std::string fault;           // --fault, parsed by bench::parse_fault
   bench::DeepEpLaunch deepep;  // --backend deepep
 };
 
