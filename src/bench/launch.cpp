@@ -193,7 +193,7 @@ RunOutput run_per_gpu(const Scenario& base, const std::vector<BenchCase>& cases,
     std::filesystem::remove_all(dir);
     const std::string all = fmt::format("{}", fmt::join(failures, "; "));
     if (worst == 2) throw InputError(all);
-    throw Error("GPU processes failed: " + all, __FILE__, __LINE__);
+    throw RunFailure("GPU processes failed: " + all);
   }
   RunOutput out;
   std::vector<std::vector<CaseSamples>> parts;

@@ -282,9 +282,8 @@ class NcclBackend final : public BackendBase<NcclRank> {
     if (res == ncclSuccess) return;
     const std::string detail = ncclGetLastError(nullptr);
     abort_all();
-    throw Error(fmt::format("{}: {} ({}); NCCL communicators aborted", what,
-                            ncclGetErrorString(res), detail),
-                __FILE__, __LINE__);
+    throw RunFailure(fmt::format("{}: {} ({}); NCCL communicators aborted", what,
+                                 ncclGetErrorString(res), detail));
   }
 
   /// Aborts every local communicator at once (one process's communicators share connections,
@@ -318,10 +317,10 @@ class NcclBackend final : public BackendBase<NcclRank> {
           const ncclResult_t bad = got != ncclSuccess ? got : async;
           const std::string detail = ncclGetLastError(r.comm);
           abort_all();
-          throw Error(fmt::format("rank {}: NCCL error in {}: {} ({}); NCCL communicators "
-                                  "aborted",
-                                  r.rank, phase, ncclGetErrorString(bad), detail),
-                      __FILE__, __LINE__);
+          throw RunFailure(
+              fmt::format("rank {}: NCCL error in {}: {} ({}); NCCL communicators "
+                          "aborted",
+                          r.rank, phase, ncclGetErrorString(bad), detail));
         }
         const cudaError_t q = cudaStreamQuery(r.stream);
         if (q == cudaSuccess) {
@@ -330,9 +329,8 @@ class NcclBackend final : public BackendBase<NcclRank> {
         }
         if (q != cudaErrorNotReady) {
           abort_all();
-          throw Error(fmt::format("rank {}: CUDA error in {}: {}; NCCL communicators aborted",
-                                  r.rank, phase, cudaGetErrorString(q)),
-                      __FILE__, __LINE__);
+          throw RunFailure(fmt::format("rank {}: CUDA error in {}: {}; NCCL communicators aborted",
+                                       r.rank, phase, cudaGetErrorString(q)));
         }
         all_done = false;
       }
@@ -373,8 +371,7 @@ class NcclBackend final : public BackendBase<NcclRank> {
       }
     }
     abort_all();
-    throw Error(fmt::format("{}; NCCL communicators aborted", fmt::join(lines, "; ")), __FILE__,
-                __LINE__);
+    throw RunFailure(fmt::format("{}; NCCL communicators aborted", fmt::join(lines, "; ")));
   }
 
   /// Copies the rank's device counts to probe_counts on the side stream (bounded wait); false
@@ -448,10 +445,10 @@ class NcclBackend final : public BackendBase<NcclRank> {
         std::this_thread::sleep_for(
             std::chrono::duration<double, std::milli>(options_.timeout_ms + kStallExtraMs));
         abort_all();
-        throw Error(fmt::format("rank {} sent nothing in dispatch (--fault {}); NCCL "
-                                "communicators aborted",
-                                r.rank, to_string(fault)),
-                    __FILE__, __LINE__);
+        throw RunFailure(
+            fmt::format("rank {} sent nothing in dispatch (--fault {}); NCCL "
+                        "communicators aborted",
+                        r.rank, to_string(fault)));
       }
     for (auto& r : ranks_) {
       std::int64_t off = 0;

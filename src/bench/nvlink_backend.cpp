@@ -193,8 +193,7 @@ class NvlinkBackend final : public BackendBase<RankState> {
       EPSCOPE_CUDA_CHECK(cudaStreamSynchronize(r.stream));
       if (*r.host_error != 0) timeouts.push_back(timeout_message(r, op));
     });
-    if (!timeouts.empty())
-      throw Error(fmt::format("{}", fmt::join(timeouts, "; ")), __FILE__, __LINE__);
+    if (!timeouts.empty()) throw RunFailure(fmt::format("{}", fmt::join(timeouts, "; ")));
     std::vector<OpTiming> timings;
     for (auto& r : ranks_) {
       float ms = 0;
