@@ -66,17 +66,21 @@ void validate_bench_scenario(const Scenario& base, const std::vector<BenchCase>&
   if (options.backend != "nccl") {
     if (c.num_nodes != 1)
       throw InputError("--nodes", std::to_string(c.num_nodes),
-                       "the nvlink backend runs on one node (NVLink peers); use --nodes 1, or "
-                       "--backend nccl --launch mpi for several nodes");
+                       fmt::format("the {} backend runs on one node (NVLink peers); use "
+                                   "--nodes 1, or --backend nccl --launch mpi for several nodes",
+                                   options.backend));
     if (ranks > gpu::kMaxPeers)
-      throw InputError("--gpus-per-node", std::to_string(ranks),
-                       fmt::format("the nvlink backend drives at most {} GPUs", gpu::kMaxPeers));
+      throw InputError(
+          "--gpus-per-node", std::to_string(ranks),
+          fmt::format("the {} backend drives at most {} GPUs", options.backend, gpu::kMaxPeers));
   }
   if (options.launch != "mpi" && ranks > num_devices)
-    throw InputError("--gpus-per-node", std::to_string(ranks),
-                     fmt::format("this machine has {} CUDA device(s) for the {} ranks; more ranks "
-                                 "need --backend nccl --launch mpi",
-                                 num_devices, ranks));
+    throw InputError(
+        "--gpus-per-node", std::to_string(ranks),
+        fmt::format("this machine has {} CUDA device(s){}", num_devices,
+                    options.backend == "nccl"
+                        ? fmt::format(" for the {} ranks; more ranks need --launch mpi", ranks)
+                        : std::string()));
   if (base.moe.num_experts % ranks != 0)
     throw InputError("--experts", std::to_string(base.moe.num_experts),
                      fmt::format("must be a multiple of the {} ranks", ranks));
