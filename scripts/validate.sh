@@ -10,8 +10,8 @@ mkdir -p out/validation docs/img
 calibs=()
 for records in docs/data/validation_*.jsonl; do
   name=$(basename "$records" .jsonl)
-  # Our kernels pull in combine; NCCL's grouped send/recv completes sends and receives (push).
-  design=pull; case "$name" in *nccl*) design=push ;; esac
+  # Our kernels pull in combine; NCCL's grouped send/recv and DeepEP's kernels push.
+  design=pull; case "$name" in *nccl*|*deepep*) design=push ;; esac
   "$epscope" calibrate "$records" --holdout balanced --combine-design $design \
     -o "out/validation/$name.json" \
     > "out/validation/$name.txt"

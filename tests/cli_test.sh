@@ -62,6 +62,13 @@ printf '{"params": {"nic_tx_gbps": 1e400}}' >"$tmp/calib_overflow.json"
 expect_error "calibration" estimate --tokens 64 --calibration "$tmp/calib_overflow.json"
 printf '{"topk_idx": [[[1e400]]]}' >"$tmp/overflow.json"
 expect_error "routing file" estimate --routing "file:$tmp/overflow.json"
+# bench --fault is checked before any GPU is touched (these run without GPUs too).
+expect_error "fault: 'x:never-send'" bench --gpus-per-node 2 --fault x:never-send
+expect_error "fault: '-1:exit'" bench --gpus-per-node 2 --fault=-1:exit
+expect_error "fault: '1:crash'" bench --gpus-per-node 2 --fault 1:crash
+expect_error "fault: '1:late:-5'" bench --gpus-per-node 2 --fault 1:late:-5
+expect_error "fault: '1:exit'" bench --gpus-per-node 2 --fault 1:exit
+expect_error "fault: '2:never-send'" bench --nodes 1 --gpus-per-node 2 --fault 2:never-send
 
 # The built-in default prints the ratio and the bottleneck, and `epscope` alone runs it.
 "$bin" >"$tmp/default.txt" 2>&1 || { echo "FAIL: epscope with no arguments"; fail=1; }

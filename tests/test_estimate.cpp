@@ -195,6 +195,75 @@ TEST(Estimate, Ep4096With65536TokensPerRankIsExactAndFinite) {
   EXPECT_EQ(j["ranks"][4095]["send_bytes"].get<std::uint64_t>(), std::uint64_t{11400118272});
 }
 
+// Pull-based combine (docs/model.md §6.7) on 1 node x 3 GPUs, NVLink 1 GB/s (1000 B/us), local
+// copy 10 GB/s, NVLink latency 1 us, launch 5 us; top-1 of 3 experts, one per rank, expected
+// routing: rank s sends t_s / 3 copies to each rank, and combine moves one 256 B row back per
+// copy. Tokens 30, 3, 0: rank 0 pulls 10 rows from each of ranks 1 and 2, rank 1 one row from
+// each, rank 2 nothing.
+Scenario pull_scenario() {
+  Scenario s = tiny_scenario();  // local 10 GB/s, NVLink latency 1 us, launch 5 us, hidden 128
+  s.cluster.num_nodes = 1;
+  s.cluster.gpus_per_node = 3;
+  s.cluster.nvlink_domain_size = 3;
+  s.cluster.nvlink_gbps = 1;
+  s.moe.topk = 1;
+  s.moe.num_experts = 3;
+  s.moe.max_tokens_per_rank = 30;
+  s.tokens_per_rank = {30, 3, 0};
+  s.routing = RoutingSpec{};  // expected, uniform
+  return s;
+}
+
+ModelParams pull_params(const Scenario& s) {
+  ModelParams p = ModelParams::from_cluster(s.cluster);
+  p.fair_share = 1;
+  p.combine_pull = 1;
+  return p;
+}
+
+// Rank 0 pulls 5120 B: 5.12 us of NVLink ingress + 5 + 1 = 11.12. Rank 1 pulls 256 B from rank 2,
+// which also serves rank 0's 2560 B on the same port: fair share 512 of 2816 B (0.512 us), and
+// its last load waits min(2304 B at 1 GB/s, one 1 us round trip) behind rank 0's: 1.512 + 5 + 1
+// = 7.512. Rank 2 pulls nothing: the fixed 5 us, no link latency.
+TEST(Estimate, PullCombineGoldenThreeRanks) {
+  const Scenario s = pull_scenario();
+  const EstimateResult r = estimate(s, pull_params(s));
+  EXPECT_NEAR(r.ranks[0].combine_us, 11.12, 1e-9);
+  EXPECT_EQ(r.combine.ranks[0].bottleneck.resource, Resource::kNvlinkRx);
+  EXPECT_NEAR(r.ranks[1].combine_us, 7.512, 1e-9);
+  EXPECT_EQ(r.combine.ranks[1].bottleneck.resource, Resource::kNvlinkTx);
+  EXPECT_EQ(r.combine.ranks[1].bottleneck.owner, 2);
+  EXPECT_NEAR(r.ranks[2].combine_us, 5.0, 1e-9);
+  // Pushing, rank 2's own 2816 B of sends and the link latency count: 2.816 + 5 + 1.
+  ModelParams push = pull_params(s);
+  push.combine_pull = 0;
+  EXPECT_NEAR(estimate(s, push).ranks[2].combine_us, 8.816, 1e-9);
+}
+
+// Every pull starts at the ready barrier: with rank 1 starting combine 4 us late, rank 1 still
+// pulls for its whole 7.512 us, ranks 0 and 2 wait the 4 us first.
+TEST(Estimate, PullCombineStartsAtTheReadyBarrier) {
+  Scenario s = pull_scenario();
+  s.offsets_each_phase = true;
+  s.start_offset_us = {0, 4, 0};
+  const EstimateResult r = estimate(s, pull_params(s));
+  EXPECT_NEAR(r.ranks[1].combine_us, 7.512, 1e-9);
+  EXPECT_NEAR(r.ranks[0].combine_us, 4 + 11.12, 1e-9);
+  EXPECT_NEAR(r.ranks[2].combine_us, 4 + 5.0, 1e-9);
+}
+
+// A pulled-from rank answers loads on its NVLink port: its slow local copy (rank 0's own 2560 B at
+// 0.1 GB/s = 25.6 us) holds back its own pull, not rank 1's, which copies its one local row in
+// 2.56 us: 2.56 + 5 + 1.
+TEST(Estimate, PullCombineLocalCopyHoldsOnlyItsOwner) {
+  Scenario s = pull_scenario();
+  s.cluster.local_copy_gbps = 0.1;
+  const EstimateResult r = estimate(s, pull_params(s));
+  EXPECT_NEAR(r.ranks[0].combine_us, 25.6 + 5 + 1, 1e-9);
+  EXPECT_EQ(r.combine.ranks[0].bottleneck.resource, Resource::kLocalCopy);
+  EXPECT_NEAR(r.ranks[1].combine_us, 2.56 + 5 + 1, 1e-9);
+}
+
 // Issue 8, determinism: one scenario and seed give byte-identical JSON on every run, serially or
 // from several threads at once (no hidden shared state), in every mode with sampled,
 // group-limited routing; another seed gives another answer (so the comparison can fail).

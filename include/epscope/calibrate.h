@@ -132,7 +132,7 @@ struct CalibrateOptions {
   int max_evaluations = 3000;
   /// Structural choices written into the calibration, not fitted (balanced records cannot tell
   /// them apart; docs/model.md §6.2): senders share their rate over destinations,
-  /// and whether combine pulls (our kernels) or pushes (DeepEP, NCCL).
+  /// and whether combine pulls (our kernels, §6.7) or pushes (DeepEP, NCCL).
   bool fair_share = true;
   bool combine_pull = false;
 };

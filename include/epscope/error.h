@@ -26,6 +26,14 @@ class Error : public std::runtime_error {
       : std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + message) {}
 };
 
+/// A run that could not finish for a reason outside epscope's code: a peer GPU or process timed
+/// out, died, or NCCL reported an error. The message names the rank and the peer; the CLI prints
+/// it as "epscope: run failed: ..." and exits 1 (not an internal error, not a bad input).
+class RunFailure : public std::runtime_error {
+ public:
+  explicit RunFailure(const std::string& message) : std::runtime_error(message) {}
+};
+
 #define EPSCOPE_ASSERT(cond)                                                             \
   do {                                                                                   \
     if (!(cond)) throw ::epscope::Error("assertion failed: " #cond, __FILE__, __LINE__); \

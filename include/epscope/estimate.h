@@ -32,7 +32,7 @@ struct ModelParams {
   double leaf_uplink_factor = 1;   // 1 / oversubscription
   double combine_rate_factor = 1;  // combine's link and copy rates = dispatch's x this (§6)
   double fair_share = 0;           // 1: a sender serves its destinations at once (flow-size share)
-  double combine_pull = 0;         // 1: combine pulls, a rank's own egress does not hold it back
+  double combine_pull = 0;         // 1: combine pulls after a ready barrier (§6.7)
   double b2b_overlap_us = 0;  // back to back: combine's fixed cost hides this much behind dispatch
 
   static ModelParams from_cluster(const Cluster& cluster);

@@ -13,6 +13,12 @@
 
 namespace epscope::bench {
 
+/// One rank a process drives and the CUDA device it runs on.
+struct LocalRank {
+  int rank = 0;
+  int device = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;

@@ -12,11 +12,12 @@ namespace {
 }  // namespace
 
 std::unique_ptr<Backend> make_nvlink_backend(const Scenario&, const BenchOptions&,
-                                             const std::vector<int>&, PeerExchange*) {
+                                             const std::vector<LocalRank>&, PeerExchange*) {
   no_cuda("nvlink");
 }
 std::unique_ptr<Backend> make_nccl_backend(const Scenario&, const BenchOptions&,
-                                           const std::vector<int>&, const std::vector<char>&) {
+                                           const std::vector<LocalRank>&,
+                                           const std::vector<char>&) {
   no_cuda("nccl");
 }
 std::vector<char> make_nccl_unique_id() {

@@ -57,18 +57,30 @@ BenchCase scenario_case(const Scenario& scenario) {
 }
 
 void validate_bench_scenario(const Scenario& base, const std::vector<BenchCase>& cases,
-                             int num_devices) {
+                             const BenchOptions& options, int num_devices) {
   const Cluster& c = base.cluster;
   const int ranks = base.num_ranks();
-  if (c.num_nodes != 1)
-    throw InputError("--nodes", std::to_string(c.num_nodes),
-                     "bench runs on one node (NVLink peers); use --nodes 1");
-  if (ranks > gpu::kMaxPeers)
-    throw InputError("--gpus-per-node", std::to_string(ranks),
-                     fmt::format("at most {} GPUs", gpu::kMaxPeers));
-  if (ranks > num_devices)
-    throw InputError("--gpus-per-node", std::to_string(ranks),
-                     fmt::format("this machine has {} CUDA device(s)", num_devices));
+  if (options.fault.kind != FaultKind::kNone && options.fault.rank >= ranks)
+    throw InputError("--fault", to_string(options.fault),
+                     fmt::format("the rank must be below the scenario's {} ranks", ranks));
+  if (options.backend != "nccl") {
+    if (c.num_nodes != 1)
+      throw InputError("--nodes", std::to_string(c.num_nodes),
+                       fmt::format("the {} backend runs on one node (NVLink peers); use "
+                                   "--nodes 1, or --backend nccl --launch mpi for several nodes",
+                                   options.backend));
+    if (ranks > gpu::kMaxPeers)
+      throw InputError(
+          "--gpus-per-node", std::to_string(ranks),
+          fmt::format("the {} backend drives at most {} GPUs", options.backend, gpu::kMaxPeers));
+  }
+  if (options.launch != "mpi" && ranks > num_devices)
+    throw InputError(
+        "--gpus-per-node", std::to_string(ranks),
+        fmt::format("this machine has {} CUDA device(s){}", num_devices,
+                    options.backend == "nccl"
+                        ? fmt::format(" for the {} ranks; more ranks need --launch mpi", ranks)
+                        : std::string()));
   if (base.moe.num_experts % ranks != 0)
     throw InputError("--experts", std::to_string(base.moe.num_experts),
                      fmt::format("must be a multiple of the {} ranks", ranks));
@@ -77,6 +89,12 @@ void validate_bench_scenario(const Scenario& base, const std::vector<BenchCase>&
                      "bench places experts contiguously (E/R per rank)");
   if (base.moe.hidden % gpu::kScaleBlock != 0)
     throw InputError("--hidden", std::to_string(base.moe.hidden), "must be a multiple of 128");
+  // LL messages (also the NCCL backend's rows) are 16 + hidden + hidden / 32 bytes with FP8 and
+  // are stored with 16-byte accesses (src/gpu/layout.h).
+  if (base.mode != KernelMode::kHighThroughput && base.moe.dispatch_dtype == DispatchDtype::kFp8 &&
+      base.moe.hidden % gpu::kChunkCols != 0)
+    throw InputError("--hidden", std::to_string(base.moe.hidden),
+                     "a multiple of 512 for FP8 LL/a2a dispatch (16-byte aligned messages)");
   if (base.moe.topk > 32)
     throw InputError("--topk", std::to_string(base.moe.topk), "at most 32 for bench");
   if (base.moe.combine_dtype != CombineDtype::kBf16)
@@ -100,6 +118,28 @@ void validate_bench_scenario(const Scenario& base, const std::vector<BenchCase>&
         throw InputError("--start-offset-us", fmt::format("{}", o),
                          fmt::format("case '{}': offsets in [0, 1e6] us", bc.name));
   }
+}
+
+MpiPlacement place_mpi_rank(const MpiHostView& v, int gpus_per_node, int num_devices) {
+  const int host_last = v.host_first_rank + v.local_size - 1;
+  if (v.world_rank - v.local_rank != v.host_first_rank)
+    throw InputError("mpirun", fmt::format("rank {}", v.world_rank),
+                     fmt::format("the ranks of one host must be consecutive (mpirun maps by slot "
+                                 "by default); this one is local rank {} of a host whose first "
+                                 "rank is {}",
+                                 v.local_rank, v.host_first_rank));
+  if (gpus_per_node < 1 || v.host_first_rank % gpus_per_node != 0 ||
+      v.local_size % gpus_per_node != 0)
+    throw InputError("--gpus-per-node", std::to_string(gpus_per_node),
+                     fmt::format("a host must run whole nodes, but this host runs ranks {}..{} "
+                                 "({} processes)",
+                                 v.host_first_rank, host_last, v.local_size));
+  if (v.local_size > num_devices)
+    throw InputError("--gpus-per-node", std::to_string(gpus_per_node),
+                     fmt::format("this host runs ranks {}..{} ({} processes) but has {} CUDA "
+                                 "device(s)",
+                                 v.host_first_rank, host_last, v.local_size, num_devices));
+  return {v.local_rank, v.local_size / gpus_per_node};
 }
 
 std::string short_gpu_name(const std::string& device_name) {

@@ -1,20 +1,26 @@
 #include "bench/launch.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "bench/backends.h"
+#include "bench/cases.h"
 #include "bench/harness.h"
 #include "epscope/error.h"
 #include "gpu/layout.h"
@@ -38,7 +44,7 @@ std::vector<LinkProbe> run_probes(Backend& backend, const BenchOptions& options)
 }
 
 std::unique_ptr<Backend> make_backend(const Scenario& base, const BenchOptions& options,
-                                      const std::vector<int>& ranks, PeerExchange* exchange,
+                                      const std::vector<LocalRank>& ranks, PeerExchange* exchange,
                                       const std::vector<char>& nccl_id) {
   if (options.backend == "nccl") return make_nccl_backend(base, options, ranks, nccl_id);
   return make_nvlink_backend(base, options, ranks, exchange);
@@ -46,9 +52,9 @@ std::unique_ptr<Backend> make_backend(const Scenario& base, const BenchOptions& 
 
 RunOutput run_one_process(const Scenario& base, const std::vector<BenchCase>& cases,
                           const BenchOptions& options) {
-  std::vector<int> ranks;
+  std::vector<LocalRank> ranks;
   for (int r = 0; r < base.num_ranks(); ++r)
-    ranks.push_back(r);
+    ranks.push_back({r, r});  // validate_bench_scenario: ranks <= devices
   auto backend = make_backend(base, options, ranks, nullptr, {});
   RunOutput out;
   out.info = backend->info();
@@ -103,7 +109,7 @@ class ForkExchange final : public PeerExchange {
 nlohmann::json run_forked_rank(const Scenario& base, const std::vector<BenchCase>& cases,
                                const BenchOptions& options, int rank, SharedBlock* shared) {
   ForkExchange exchange(shared, base.num_ranks(), options.timeout_ms);
-  auto backend = make_backend(base, options, {rank}, &exchange, {});
+  auto backend = make_backend(base, options, {{rank, rank}}, &exchange, {});
   const std::vector<LinkProbe> probes = run_probes(*backend, options);
   const std::vector<CaseSamples> samples = run_cases(*backend, base, cases, options);
   nlohmann::json j;
@@ -144,34 +150,50 @@ RunOutput run_per_gpu(const Scenario& base, const std::vector<BenchCase>& cases,
     if (pid == 0) {
       // The child: one GPU. It never returns into the caller; it reports through a file.
       int code = 0;
+      std::string message;
       try {
         const nlohmann::json j = run_forked_rank(base, cases, options, rank, shared);
         std::ofstream(dir / fmt::format("rank{}.json", rank)) << j.dump();
       } catch (const InputError& e) {
-        std::fprintf(stderr, "epscope: rank %d: error: %s\n", rank, e.what());
+        message = e.what();
         code = 2;
       } catch (const std::exception& e) {
-        std::fprintf(stderr, "epscope: rank %d: %s\n", rank, e.what());
+        message = e.what();
         code = 1;
       }
-      if (code != 0) shared->failed.store(1);
+      if (code != 0) {
+        shared->failed.store(1);
+        std::fprintf(stderr, "epscope: rank %d: %s\n", rank, message.c_str());
+        std::ofstream(dir / fmt::format("rank{}.err", rank)) << message;
+      }
       std::fflush(nullptr);
       _exit(code);
     }
     children.push_back(pid);
   }
+  // Every child ends by itself: its device-side waits and setup barriers have deadlines.
   int worst = 0;
-  for (pid_t pid : children) {
+  std::vector<std::string> failures;
+  for (int rank = 0; rank < num_ranks; ++rank) {
     int status = 0;
-    waitpid(pid, &status, 0);
+    waitpid(children[static_cast<std::size_t>(rank)], &status, 0);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
     worst = std::max(worst, code);
+    if (WIFSIGNALED(status)) {
+      failures.push_back(fmt::format("rank {}: killed by signal {} ({})", rank, WTERMSIG(status),
+                                     strsignal(WTERMSIG(status))));
+    } else if (code != 0) {
+      std::ifstream err(dir / fmt::format("rank{}.err", rank));
+      const std::string text{std::istreambuf_iterator<char>(err), {}};
+      failures.push_back(fmt::format("rank {}: {}", rank, text.empty() ? "failed" : text));
+    }
   }
   munmap(mem, sizeof(SharedBlock));
   if (worst != 0) {
     std::filesystem::remove_all(dir);
-    if (worst == 2) throw InputError("a GPU process rejected the input (see above)");
-    throw Error("a GPU process failed (see above)", __FILE__, __LINE__);
+    const std::string all = fmt::format("{}", fmt::join(failures, "; "));
+    if (worst == 2) throw InputError(all);
+    throw RunFailure("GPU processes failed: " + all);
   }
   RunOutput out;
   std::vector<std::vector<CaseSamples>> parts;
@@ -204,13 +226,50 @@ RunOutput run_per_gpu(const Scenario& base, const std::vector<BenchCase>& cases,
 }
 
 #if defined(EPSCOPE_HAVE_MPI)
+/// This rank's device: its rank among the processes of its host (MPI_Comm_split_type SHARED),
+/// checked against the scenario's nodes on every rank together, so either all go on or all
+/// throw.
+MpiPlacement place_this_rank(const Scenario& base, int num_devices) {
+  MPI_Comm host;
+  MpiHostView view;
+  MPI_Comm_rank(MPI_COMM_WORLD, &view.world_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &view.world_size);
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, view.world_rank, MPI_INFO_NULL, &host);
+  MPI_Comm_rank(host, &view.local_rank);
+  MPI_Comm_size(host, &view.local_size);
+  MPI_Allreduce(&view.world_rank, &view.host_first_rank, 1, MPI_INT, MPI_MIN, host);
+  MPI_Comm_free(&host);
+  MpiPlacement place;
+  std::string error;
+  try {
+    place = place_mpi_rank(view, base.cluster.gpus_per_node, num_devices);
+  } catch (const InputError& e) {
+    error = e.what();
+  }
+  const int mine = error.empty() ? 0 : 1;
+  int any = 0;
+  MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (mine != 0) throw InputError(error);
+  if (any != 0)
+    throw InputError("mpirun", "placement",
+                     "another rank's host does not fit the scenario (see "
+                     "its message)");
+  return place;
+}
+
 RunOutput run_mpi(const Scenario& base, const std::vector<BenchCase>& cases,
                   const BenchOptions& options) {
+  const int num_devices = cuda_device_count();  // forks: before MPI_Init
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) MPI_Init(nullptr, nullptr);
+  // A rank that fails leaves without MPI_Finalize (a collective a dead or stuck peer would never
+  // join); mpirun then reports it and ends the job.
   struct Finalize {
-    ~Finalize() { MPI_Finalize(); }
+    int exceptions = std::uncaught_exceptions();
+    ~Finalize() {
+      if (std::uncaught_exceptions() == exceptions) MPI_Finalize();
+    }
   } finalize;
   int rank = 0, size = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -218,10 +277,17 @@ RunOutput run_mpi(const Scenario& base, const std::vector<BenchCase>& cases,
   if (size != base.num_ranks())
     throw InputError("mpirun -np", std::to_string(size),
                      fmt::format("must equal the scenario's {} ranks", base.num_ranks()));
+  const MpiPlacement place = place_this_rank(base, num_devices);
+  if (rank == 0 && place.nodes_on_host > 1)
+    fmt::print(stderr,
+               "epscope: note: {} scenario nodes share a host (emulated nodes); NCCL still uses "
+               "NVLink and shared memory between them unless NCCL_P2P_DISABLE=1 "
+               "NCCL_SHM_DISABLE=1\n",
+               place.nodes_on_host);
   std::vector<char> id(128);
   if (rank == 0) id = make_nccl_unique_id();
   MPI_Bcast(id.data(), static_cast<int>(id.size()), MPI_CHAR, 0, MPI_COMM_WORLD);
-  auto backend = make_backend(base, options, {rank}, nullptr, id);
+  auto backend = make_backend(base, options, {{rank, place.device}}, nullptr, id);
   const std::vector<CaseSamples> samples = run_cases(*backend, base, cases, options);
   nlohmann::json j = nlohmann::json::array();
   for (const auto& s : samples)

@@ -3,19 +3,20 @@
 //
 // Every rank allocates one "symmetric" region with the same layout everywhere, so a peer's buffer
 // is its base plus a fixed offset:
-//   barrier flags [R] | dispatch counts (LL: [E/R][R], HT: [R]) | combine ready flags [R] |
+//   barrier flags [R] | dispatch counts (LL: [E/R][R], HT: [R]), done counters [R] |
+//   combine ready flags [R] |
 //   receive buffer | expert outputs | link-probe area [R][probe bytes]
 #include <cuda_runtime.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
 
+#include "bench/backend_base.h"
 #include "bench/backends.h"
-#include "bench/cuda_check.h"
-#include "bench/device_info.h"
-#include "gpu/kernels.h"
 #include "gpu/layout.h"
 
 namespace epscope::bench {
@@ -44,8 +45,8 @@ struct RegionLayout {
     std::int64_t at = 0;
     barrier = at;
     at += align256(8 * ranks);
-    counts = at;
-    at += align256(8 * (ll ? s.moe.num_experts : ranks));
+    counts = at;  // then the dispatch's done counters [R] (gpu/kernels.h)
+    at += align256(8 * ((ll ? s.moe.num_experts : ranks) + ranks));
     ready = at;
     at += align256(8 * ranks);
     recv = at;
@@ -64,11 +65,7 @@ T* at_offset(void* base, std::int64_t offset) {
 }
 
 /// Everything one rank owns.
-struct RankState {
-  int rank = 0;
-  int device = 0;
-  cudaStream_t stream = nullptr;
-  cudaEvent_t begin = nullptr, end = nullptr;
+struct RankState : RankBase {
   void* region = nullptr;          // local symmetric region
   std::vector<void*> peer_region;  // by rank; [rank] == region
   bool ipc_opened = false;
@@ -79,17 +76,18 @@ struct RankState {
   std::uint16_t* out = nullptr;
   gpu::BlockStamps* stamps = nullptr;  // [2][kMaxBlocks]: dispatch, combine
   int* error = nullptr;
-  std::uint32_t* blocks_done = nullptr;
   gpu::BlockStamps* host_stamps = nullptr;  // pinned copy
   int* host_error = nullptr;
-  int num_tokens = 0;
 };
 
-class NvlinkBackend final : public Backend {
+class NvlinkBackend final : public BackendBase<RankState> {
  public:
   NvlinkBackend(const Scenario& base, const BenchOptions& options,
-                const std::vector<int>& local_ranks, PeerExchange* exchange)
-      : base_(base),
+                const std::vector<LocalRank>& local_ranks, PeerExchange* exchange)
+      : BackendBase(local_ranks, options, "nvlink",
+                    base.mode == KernelMode::kLowLatency ? "epscope-ll" : "epscope-ht",
+                    exchange == nullptr ? "one-process" : "per-gpu"),
+        base_(base),
         options_(options),
         ll_(base.mode == KernelMode::kLowLatency),
         fp8_(base.moe.dispatch_dtype == DispatchDtype::kFp8),
@@ -98,20 +96,14 @@ class NvlinkBackend final : public Backend {
     if (base.mode == KernelMode::kAllToAll)
       throw InputError("--mode", "a2a",
                        "the nvlink backend runs ll or ht; a2a is the nccl backend");
-    const DeviceFacts facts = device_facts(local_ranks.front());
-    info_.system = options.system.empty() ? (ll_ ? "epscope-ll" : "epscope-ht") : options.system;
-    info_.backend = "nvlink";
-    info_.launch = exchange == nullptr ? "one-process" : "per-gpu";
-    info_.gpu = facts.short_name;
-    info_.device_name = facts.name;
-    info_.device_sms = facts.num_sms;
-    const int default_sms = ll_ ? facts.num_sms : std::min(kHtDefaultSms, facts.num_sms);
+    const int device_sms = info_.device_sms;
+    const int default_sms = ll_ ? device_sms : std::min(kHtDefaultSms, device_sms);
     num_blocks_ =
-        std::min({options.num_sms > 0 ? options.num_sms : default_sms, facts.num_sms, kMaxBlocks});
+        std::min({options.num_sms > 0 ? options.num_sms : default_sms, device_sms, kMaxBlocks});
     info_.dispatch_sms = info_.combine_sms = num_blocks_;
 
-    for (int r : local_ranks)
-      ranks_.push_back(allocate(r));
+    for (const LocalRank& l : local_ranks)
+      ranks_.push_back(allocate(l));
     if (exchange == nullptr) {
       connect_peer_access();
     } else {
@@ -134,43 +126,26 @@ class NvlinkBackend final : public Backend {
       cudaFree(r.out);
       cudaFree(r.stamps);
       cudaFree(r.error);
-      cudaFree(r.blocks_done);
       cudaFreeHost(r.host_stamps);
       cudaFreeHost(r.host_error);
-      cudaEventDestroy(r.begin);
-      cudaEventDestroy(r.end);
-      cudaStreamDestroy(r.stream);
+      close_rank(r);
     }
   }
-
-  std::vector<int> local_ranks() const override {
-    std::vector<int> out;
-    for (const auto& r : ranks_)
-      out.push_back(r.rank);
-    return out;
-  }
-  RunInfo info() const override { return info_; }
 
   void load_case(const Scenario& scenario, const std::vector<RankTopk>& topk) override {
-    scenario_ = scenario;
-    topk_ = topk;
-    const int k_max = scenario.moe.topk;
-    for (auto& r : ranks_) {
-      EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
-      const auto& tk = topk[static_cast<std::size_t>(r.rank)];
-      r.num_tokens = static_cast<int>(tk.num_tokens);
-      const std::vector<float> weights = test_topk_weights(tk, k_max);
-      if (!tk.expert_idx.empty()) {
-        EPSCOPE_CUDA_CHECK(cudaMemcpy(r.topk_idx, tk.expert_idx.data(),
-                                      tk.expert_idx.size() * sizeof(std::int32_t),
-                                      cudaMemcpyHostToDevice));
-        EPSCOPE_CUDA_CHECK(cudaMemcpy(r.topk_weights, weights.data(),
-                                      weights.size() * sizeof(float), cudaMemcpyHostToDevice));
-      }
-      EPSCOPE_CUDA_CHECK(
-          gpu::launch_fill_input(r.rank, r.num_tokens, scenario.moe.hidden, r.x, r.stream));
-      EPSCOPE_CUDA_CHECK(cudaStreamSynchronize(r.stream));
-    }
+    load_ranks(
+        scenario, topk, [&](RankState& r, const RankTopk& tk, const std::vector<float>& weights) {
+          if (!tk.expert_idx.empty()) {
+            EPSCOPE_CUDA_CHECK(cudaMemcpy(r.topk_idx, tk.expert_idx.data(),
+                                          tk.expert_idx.size() * sizeof(std::int32_t),
+                                          cudaMemcpyHostToDevice));
+            EPSCOPE_CUDA_CHECK(cudaMemcpy(r.topk_weights, weights.data(),
+                                          weights.size() * sizeof(float), cudaMemcpyHostToDevice));
+          }
+          EPSCOPE_CUDA_CHECK(
+              gpu::launch_fill_input(r.rank, r.num_tokens, scenario.moe.hidden, r.x, r.stream));
+          EPSCOPE_CUDA_CHECK(cudaStreamSynchronize(r.stream));
+        });
   }
 
   void align(const std::vector<double>& start_offset_us) override {
@@ -185,8 +160,7 @@ class NvlinkBackend final : public Backend {
     if (op != Op::kCombine) ++dispatch_epoch_;
     if (op != Op::kDispatch) ++combine_epoch_;
     // Per rank: aligned start, then the op between two events, then the stamps and error word.
-    for (auto& r : ranks_) {
-      EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
+    for_each_rank([&](RankState& r) {
       const double offset_us =
           pending_offsets_.empty() ? 0.0 : pending_offsets_[static_cast<std::size_t>(r.rank)];
       EPSCOPE_CUDA_CHECK(gpu::launch_aligned_start(
@@ -202,12 +176,26 @@ class NvlinkBackend final : public Backend {
                                          cudaMemcpyDeviceToHost, r.stream));
       EPSCOPE_CUDA_CHECK(
           cudaMemcpyAsync(r.host_error, r.error, sizeof(int), cudaMemcpyDeviceToHost, r.stream));
-    }
+    });
+    // --fault RANK:exit: once this rank's dispatch is over (its rows are out, its counts held
+    // back, every peer's data and counts in), the process dies without a word.
+    for (auto& r : ranks_)
+      if (op != Op::kCombine && fault_hits(options_.fault, r.rank) &&
+          options_.fault.kind == FaultKind::kExit) {
+        EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
+        EPSCOPE_CUDA_CHECK(cudaStreamSynchronize(r.stream));
+        exit_mid_dispatch(r.rank);
+      }
+    // Every rank finishes (each wait has its deadline) before any timeout is reported, so the
+    // error names every rank that waited and the peer it waited for.
+    std::vector<std::string> timeouts;
+    for_each_rank([&](RankState& r) {
+      EPSCOPE_CUDA_CHECK(cudaStreamSynchronize(r.stream));
+      if (*r.host_error != 0) timeouts.push_back(timeout_message(r, op));
+    });
+    if (!timeouts.empty()) throw RunFailure(fmt::format("{}", fmt::join(timeouts, "; ")));
     std::vector<OpTiming> timings;
     for (auto& r : ranks_) {
-      EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
-      EPSCOPE_CUDA_CHECK(cudaStreamSynchronize(r.stream));
-      throw_on_timeout(r, op);
       float ms = 0;
       EPSCOPE_CUDA_CHECK(cudaEventElapsedTime(&ms, r.begin, r.end));
       OpTiming t;
@@ -221,8 +209,7 @@ class NvlinkBackend final : public Backend {
 
   void run_expert() override {
     const int hidden = base_.moe.hidden;
-    for (auto& r : ranks_) {
-      EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
+    for_each_rank([&](RankState& r) {
       auto* recv = at_offset<std::uint8_t>(r.region, layout_.recv);
       auto* counts = at_offset<std::uint64_t>(r.region, layout_.counts);
       auto* expert_out = at_offset<std::uint16_t>(r.region, layout_.expert_out);
@@ -235,11 +222,8 @@ class NvlinkBackend final : public Backend {
             num_ranks_, r.rank, hidden, base_.moe.topk, base_.moe.max_tokens_per_rank, fp8_, recv,
             counts, expert_out, r.stream));
       }
-    }
-    for (auto& r : ranks_) {
-      EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
-      EPSCOPE_CUDA_CHECK(cudaStreamSynchronize(r.stream));
-    }
+    });
+    for_each_rank([](RankState& r) { EPSCOPE_CUDA_CHECK(cudaStreamSynchronize(r.stream)); });
   }
 
   std::vector<CheckResult> check() override {
@@ -339,40 +323,29 @@ class NvlinkBackend final : public Backend {
   }
 
  private:
-  RankState allocate(int rank) {
+  RankState allocate(const LocalRank& where) {
     RankState r;
-    r.rank = rank;
-    r.device = rank;
+    open_rank(r, where);
     const std::int64_t max_tokens = base_.moe.max_tokens_per_rank;
     const std::int64_t hidden = base_.moe.hidden;
     const std::int64_t topk = base_.moe.topk;
-    EPSCOPE_CUDA_CHECK(cudaSetDevice(r.device));
-    EPSCOPE_CUDA_CHECK(gpu::load_all_kernels());
-    EPSCOPE_CUDA_CHECK(cudaStreamCreateWithFlags(&r.stream, cudaStreamNonBlocking));
-    EPSCOPE_CUDA_CHECK(cudaEventCreate(&r.begin));
-    EPSCOPE_CUDA_CHECK(cudaEventCreate(&r.end));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.region, static_cast<std::size_t>(layout_.total)));
     EPSCOPE_CUDA_CHECK(cudaMemset(r.region, 0, static_cast<std::size_t>(layout_.recv)));
-    const auto bytes = [](std::int64_t n) {
-      return static_cast<std::size_t>(std::max<std::int64_t>(n, 16));
-    };
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.x, bytes(max_tokens * hidden * 2)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.topk_idx, bytes(max_tokens * topk * 4)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.topk_weights, bytes(max_tokens * topk * 4)));
-    EPSCOPE_CUDA_CHECK(
-        cudaMalloc(&r.slots, bytes(max_tokens * std::max<std::int64_t>(topk, num_ranks_) * 4)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.out, bytes(max_tokens * hidden * 2)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.x, alloc_bytes(max_tokens * hidden * 2)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.topk_idx, alloc_bytes(max_tokens * topk * 4)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.topk_weights, alloc_bytes(max_tokens * topk * 4)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(
+        &r.slots, alloc_bytes(max_tokens * std::max<std::int64_t>(topk, num_ranks_) * 4)));
+    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.out, alloc_bytes(max_tokens * hidden * 2)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.stamps, 2 * kMaxBlocks * sizeof(gpu::BlockStamps)));
     EPSCOPE_CUDA_CHECK(cudaMemset(r.stamps, 0, 2 * kMaxBlocks * sizeof(gpu::BlockStamps)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.error, sizeof(int)));
     EPSCOPE_CUDA_CHECK(cudaMemset(r.error, 0, sizeof(int)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.blocks_done, sizeof(std::uint32_t)));
-    EPSCOPE_CUDA_CHECK(cudaMemset(r.blocks_done, 0, sizeof(std::uint32_t)));
     EPSCOPE_CUDA_CHECK(cudaMallocHost(&r.host_stamps, 2 * kMaxBlocks * sizeof(gpu::BlockStamps)));
     EPSCOPE_CUDA_CHECK(cudaMallocHost(&r.host_error, sizeof(int)));
     EPSCOPE_CUDA_CHECK(cudaDeviceSynchronize());
     r.peer_region.assign(static_cast<std::size_t>(num_ranks_), nullptr);
-    r.peer_region[static_cast<std::size_t>(rank)] = r.region;
+    r.peer_region[static_cast<std::size_t>(r.rank)] = r.region;
     return r;
   }
 
@@ -431,13 +404,13 @@ class NvlinkBackend final : public Backend {
     s.timeout_ns = static_cast<std::int64_t>(options_.timeout_ms * 1e6);
     s.error = r.error;
     s.stamps = stamps;
-    s.blocks_done = r.blocks_done;
     return s;
   }
 
   void launch_dispatch(RankState& r) {
     gpu::DispatchArgs a;
     a.sync = sync_args(r, dispatch_epoch_, r.stamps);
+    a.sync.fault_ns = fault_ns(r);
     fill_shape(a);
     a.fp8 = fp8_;
     a.num_tokens = r.num_tokens;
@@ -494,9 +467,18 @@ class NvlinkBackend final : public Backend {
     t.transfer_us = wait_first ? second : first;
   }
 
-  void throw_on_timeout(const RankState& r, Op op) const {
+  /// The dispatch fault hook of the rank's kernels (SyncArgs::fault_ns): counts held back by
+  /// the delay (late), or never sent (never-send; exit, whose process then dies).
+  std::int64_t fault_ns(const RankState& r) const {
+    const FaultSpec& f = options_.fault;
+    if (!fault_hits(f, r.rank)) return 0;
+    if (f.kind == FaultKind::kLate)
+      return std::max<std::int64_t>(1, static_cast<std::int64_t>(f.delay_us * 1e3));
+    return -1;
+  }
+
+  std::string timeout_message(const RankState& r, Op op) const {
     const int code = *r.host_error;
-    if (code == 0) return;
     static const char* kWhat[] = {"?",
                                   "the aligned-start barrier",
                                   "LL dispatch counts",
@@ -505,12 +487,11 @@ class NvlinkBackend final : public Backend {
                                   "HT combine ready flag"};
     const int kind = code >> 16;
     const char* what = kind >= 1 && kind <= 5 ? kWhat[kind] : kWhat[0];
-    throw Error(fmt::format("rank {} timed out after {} ms waiting for rank {} ({}, during {})",
-                            r.rank, options_.timeout_ms, code & 0xffff, what,
-                            op == Op::kDispatch  ? "dispatch"
-                            : op == Op::kCombine ? "combine"
-                                                 : "back-to-back"),
-                __FILE__, __LINE__);
+    return fmt::format("rank {} timed out after {} ms waiting for rank {} ({}, during {})", r.rank,
+                       options_.timeout_ms, code & 0xffff, what,
+                       op == Op::kDispatch  ? "dispatch"
+                       : op == Op::kCombine ? "combine"
+                                            : "back-to-back");
   }
 
   Scenario base_;
@@ -520,10 +501,6 @@ class NvlinkBackend final : public Backend {
   RegionLayout layout_;
   int num_ranks_;
   int num_blocks_ = 0;
-  RunInfo info_;
-  std::vector<RankState> ranks_;
-  Scenario scenario_;
-  std::vector<RankTopk> topk_;
   std::vector<double> pending_offsets_;
   bool align_pending_ = false;
   std::uint64_t barrier_epoch_ = 0, dispatch_epoch_ = 0, combine_epoch_ = 0;
@@ -532,7 +509,7 @@ class NvlinkBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_nvlink_backend(const Scenario& base, const BenchOptions& options,
-                                             const std::vector<int>& local_ranks,
+                                             const std::vector<LocalRank>& local_ranks,
                                              PeerExchange* exchange) {
   return std::make_unique<NvlinkBackend>(base, options, local_ranks, exchange);
 }

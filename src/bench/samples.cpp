@@ -1,6 +1,10 @@
 #include "bench/samples.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -9,8 +13,12 @@
 namespace epscope::bench {
 
 void BenchOptions::validate() const {
-  if (backend != "nvlink" && backend != "nccl")
-    throw InputError("--backend", backend, "allowed: nvlink, nccl");
+  if (backend != "nvlink" && backend != "nccl" && backend != "deepep")
+    throw InputError("--backend", backend, "allowed: nvlink, nccl, deepep");
+  if (backend == "deepep" && launch == "mpi")
+    throw InputError("--launch", launch, "the deepep backend starts one process per GPU itself");
+  if (backend == "deepep" && fault.kind != FaultKind::kNone)
+    throw InputError("--fault", to_string(fault), "fault injection needs --backend nvlink or nccl");
   if (launch != "one-process" && launch != "per-gpu" && launch != "mpi")
     throw InputError("--launch", launch, "allowed: one-process, per-gpu, mpi");
   if (backend == "nvlink" && launch == "mpi")
@@ -25,6 +33,67 @@ void BenchOptions::validate() const {
   if (num_sms < 0) throw InputError("--num-sms", std::to_string(num_sms), "must be >= 0");
   if (!(sleep_us >= 0) || sleep_us > 1e6)
     throw InputError("--sleep-us", std::to_string(sleep_us), "must be in [0, 1000000]");
+  if (fault.kind == FaultKind::kExit && launch == "one-process")
+    throw InputError("--fault", to_string(fault),
+                     "exit kills the rank's process, so it needs one process per GPU: --launch "
+                     "per-gpu (nvlink) or mpi (nccl)");
+}
+
+namespace {
+
+constexpr double kMaxFaultDelayUs = 60e6;  // a late sender is late by at most a minute
+
+/// A whole decimal number: the full text, no sign, no spaces.
+bool parse_whole(const std::string& text, long long& value) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  return !text.empty() && ec == std::errc() && ptr == end;
+}
+
+}  // namespace
+
+FaultSpec parse_fault(const std::string& text) {
+  const std::string allowed = "RANK:never-send, RANK:late:US (0 < US <= 6e7) or RANK:exit";
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) throw InputError("--fault", text, allowed);
+  const std::string rank_text = text.substr(0, colon);
+  const std::string rest = text.substr(colon + 1);
+  long long rank = -1;
+  if (!parse_whole(rank_text, rank) || rank < 0 || rank > 1'000'000)
+    throw InputError("--fault", text, "RANK must be a rank index >= 0; " + allowed);
+  FaultSpec fault;
+  fault.rank = static_cast<int>(rank);
+  if (rest == "never-send") {
+    fault.kind = FaultKind::kNeverSend;
+  } else if (rest == "exit") {
+    fault.kind = FaultKind::kExit;
+  } else if (rest.rfind("late:", 0) == 0) {
+    const std::string delay = rest.substr(5);
+    char* end = nullptr;
+    const double us = delay.empty() ? NAN : std::strtod(delay.c_str(), &end);
+    if (delay.empty() || end != delay.c_str() + delay.size() || !std::isfinite(us) || us <= 0 ||
+        us > kMaxFaultDelayUs)
+      throw InputError("--fault", text, "the delay of late:US must be in (0, 6e7] us");
+    fault.kind = FaultKind::kLate;
+    fault.delay_us = us;
+  } else {
+    throw InputError("--fault", text, allowed);
+  }
+  return fault;
+}
+
+std::string to_string(const FaultSpec& fault) {
+  switch (fault.kind) {
+    case FaultKind::kNone:
+      return "none";
+    case FaultKind::kNeverSend:
+      return fmt::format("{}:never-send", fault.rank);
+    case FaultKind::kLate:
+      return fmt::format("{}:late:{}", fault.rank, fault.delay_us);
+    case FaultKind::kExit:
+      return fmt::format("{}:exit", fault.rank);
+  }
+  return "?";
 }
 
 namespace {

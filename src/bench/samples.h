@@ -66,6 +66,29 @@ struct RunInfo {
   std::string nccl_version;  // "" unless the NCCL backend ran
 };
 
+/// A fault injected into one rank (`--fault`), to show that a broken peer never hangs a run:
+/// every other rank names the peer it waited for and the run exits non-zero within the timeout.
+enum class FaultKind {
+  kNone,
+  kNeverSend,  // the rank's dispatch never signals completion (our kernels: rows stored, counts
+               // never sent; NCCL: the rank posts no send or receive)
+  kLate,       // the rank's dispatch completes `delay_us` late (our kernels: counts held back;
+               // NCCL: a GPU sleep before its sends)
+  kExit,       // the rank's process dies (SIGKILL) mid-dispatch: one process per GPU only
+};
+
+struct FaultSpec {
+  FaultKind kind = FaultKind::kNone;
+  int rank = -1;
+  double delay_us = 0;  // kLate only
+};
+
+/// Parses `RANK:never-send`, `RANK:late:US` or `RANK:exit`. Throws InputError("--fault", ...)
+/// for a bad rank, kind or delay (the rank's upper bound is checked against the scenario by
+/// validate_bench_scenario).
+FaultSpec parse_fault(const std::string& text);
+std::string to_string(const FaultSpec& fault);
+
 /// Options of `epscope bench` that are not part of the scenario.
 struct BenchOptions {
   std::string backend = "nvlink";
@@ -79,6 +102,7 @@ struct BenchOptions {
   bool link_probe = false;
   std::string json_path;
   std::string system;  // overrides RunInfo::system in records
+  FaultSpec fault;     // kNone unless --fault
   /// Validates ranges; throws InputError naming the flag.
   void validate() const;
 };

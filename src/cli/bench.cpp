@@ -9,6 +9,7 @@
 
 #include "bench/backends.h"
 #include "bench/cases.h"
+#include "bench/deepep.h"
 #include "bench/launch.h"
 #include "bench/report.h"
 #include "commands.h"
@@ -24,6 +25,8 @@ struct BenchCliOptions {
   bench::BenchOptions bench;
   std::int64_t sweep_begin = -1, sweep_end = -1, sweep_factor = 2;
   std::string cases_path;
+  std::string fault;           // --fault, parsed by bench::parse_fault
+  bench::DeepEpLaunch deepep;  // --backend deepep
 };
 
 /// The NCCL backend is a plain all-to-all-v: LL scenarios map to one row per (token, expert),
@@ -52,22 +55,39 @@ std::vector<bench::BenchCase> cases_of(const Scenario& s, const BenchCliOptions&
 }
 
 int run_bench_command(const BenchCliOptions& o) {
-  o.bench.validate();
+  bench::BenchOptions options = o.bench;
+  if (!o.fault.empty()) options.fault = bench::parse_fault(o.fault);
+  options.validate();
   const Scenario s = for_backend(build_scenario(o.scenario), o);
   const ModelParams params = build_params(o.scenario, s);
   const std::vector<bench::BenchCase> cases = cases_of(s, o);
-  bench::validate_bench_scenario(s, cases, bench::cuda_device_count());
-  const bench::RunOutput run = bench::run_bench(s, cases, o.bench);
+  bench::RunOutput run;
+  bench::DeepEpRun deepep;  // --backend deepep: DeepEP's kernels through its Python driver
+  if (o.bench.backend == "deepep") {
+    deepep = bench::run_deepep(s, cases, options, o.deepep);
+    run = std::move(deepep.run);
+    fmt::print("# DeepEP {}, torch {}; aligned start: {:.0f} us GPU sleep + NCCL all-reduce\n",
+               deepep.deepep_version, deepep.torch_version, deepep.sleep_us);
+  } else {
+    bench::validate_bench_scenario(s, cases, options, bench::cuda_device_count());
+    run = bench::run_bench(s, cases, options);
+  }
   if (!run.reporter) return 0;
-  const bench::ReportSummary summary =
+  bench::ReportSummary summary =
       bench::report(s, params, run.info, run.cases, run.probes, std::cout);
-  if (!o.bench.json_path.empty()) bench::write_records(o.bench.json_path, summary.records);
+  if (o.bench.backend == "deepep") bench::annotate_deepep_records(summary.records, deepep);
+  if (!options.json_path.empty()) bench::write_records(options.json_path, summary.records);
+  if (!deepep.failure.empty()) {
+    fmt::print(stderr, "epscope: DeepEP stopped after {} of {} cases: {}\n", run.cases.size(),
+               cases.size(), deepep.failure);
+    return 1;
+  }
   if (summary.wrong > 0) {
     fmt::print(stderr, "epscope: --check found {} wrong rows of {}\n", summary.wrong,
                summary.checked);
     return 1;
   }
-  if (o.bench.check) fmt::print("# check: {} rows verified, all correct\n", summary.checked);
+  if (options.check) fmt::print("# check: {} rows verified, all correct\n", summary.checked);
   return 0;
 }
 
@@ -76,11 +96,16 @@ int run_bench_command(const BenchCliOptions& o) {
 CLI::App* register_bench(CLI::App& app) {
   auto opts = std::make_shared<BenchCliOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "bench", "Measure dispatch/combine on this node's GPUs (our NVLink kernels or NCCL)");
+      "bench", "Measure dispatch/combine on this node's GPUs (our kernels, NCCL or DeepEP)");
   add_scenario_options(cmd, opts->scenario);
   const char* g = "Bench";
   auto& b = opts->bench;
-  cmd->add_option("--backend", b.backend, "nvlink (our LL/HT kernels) or nccl")->group(g);
+  cmd->add_option("--backend", b.backend,
+                  "nvlink (our LL/HT kernels), nccl, or deepep (DeepEP's, via --python)")
+      ->group(g);
+  cmd->add_option("--python", opts->deepep.python,
+                  "--backend deepep: a Python with torch and deep_ep (default python3)")
+      ->group(g);
   cmd->add_option("--launch", b.launch,
                   "one-process (all GPUs), per-gpu (fork + CUDA IPC, nvlink), mpi (nccl)")
       ->group(g);
@@ -108,6 +133,10 @@ CLI::App* register_bench(CLI::App& app) {
       ->group(g);
   cmd->add_option("-e,--sweep-end", opts->sweep_end, "Sweep: last tokens per rank (-e)")->group(g);
   cmd->add_option("-f,--sweep-factor", opts->sweep_factor, "Sweep: multiply by this (-f)")
+      ->group(g);
+  cmd->add_option("--fault", opts->fault,
+                  "Inject a fault into one rank's dispatch: RANK:never-send, RANK:late:US or "
+                  "RANK:exit (per-gpu/mpi); every other rank must name it and exit 1")
       ->group(g);
   cmd->add_option("--cases", opts->cases_path,
                   "Case file: NAME TOKENS [OFFSETS_US] per line (scripts/validation_grid.py)")

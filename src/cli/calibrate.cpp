@@ -127,7 +127,8 @@ CLI::App* register_calibrate(CLI::App& app) {
                   "'balanced' (fit balanced cases, predict every imbalanced one)");
   cmd->add_option("--combine-design", opts->combine_design,
                   "push: a rank's combine ends when it has sent and received (DeepEP, NCCL); "
-                  "pull: when its own rows are in (epscope's kernels)")
+                  "pull: every rank pulls its own rows after a ready barrier (epscope's "
+                  "kernels; docs/model.md §6.7)")
       ->check(CLI::IsMember({"push", "pull"}));
   cmd->add_flag("--skip-bad", opts->skip_bad, "Skip malformed lines (listed) instead of failing");
   cmd->add_option("-o,--output", opts->output_path, "Calibration JSON to write ('-' = stdout)")

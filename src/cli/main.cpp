@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   } catch (const epscope::InputError& e) {
     fmt::print(stderr, "epscope: error: {}\n", e.what());
     return 2;
+  } catch (const epscope::RunFailure& e) {
+    fmt::print(stderr, "epscope: run failed: {}\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "epscope: internal error: {}\n", e.what());
     return 1;

@@ -47,6 +47,7 @@ struct RankLoad {
   Bound send;  // busiest sender-side resource (NIC tx, NVLink tx, local copy, issue, uplink)
   Bound recv;  // busiest receiver-side resource (NIC rx, NVLink rx, expert queue, downlink)
   double latency_us = 0;  // link latency of the slowest class it hears from
+  std::array<double, kNumLinkClasses> port_tx_us{};  // busy time of each sending port alone
 };
 
 Bottleneck make(Resource r, int owner, double busy, double msgs, double bytes, double gbps,
@@ -175,46 +176,76 @@ class PhaseModel {
     // §5.1).
     const auto latest = std::max_element(starts.begin(), starts.end());
     const int latest_rank = static_cast<int>(latest - starts.begin());
+    // When data starts to move from each rank: its start, or in a pull-based combine the ready
+    // barrier, after which every rank pulls (docs/model.md §6.7).
+    const bool pull = !is_dispatch && p_.combine_pull > 0;
+    std::vector<double> moving = starts;
+    if (pull && !starts.empty()) std::fill(moving.begin(), moving.end(), *latest);
 
     // For every receiver: the sender that finishes last among those sending to it, and the
     // earliest start among them. One pass over each stage's pairs.
     std::vector<Heard> heard(static_cast<std::size_t>(n_));
     for (int r = 0; r < n_; ++r)
-      heard[static_cast<std::size_t>(r)].earliest_start = starts[static_cast<std::size_t>(r)];
-    auto sender_done = [&](int s, double share) {
+      heard[static_cast<std::size_t>(r)].earliest_start = moving[static_cast<std::size_t>(r)];
+    std::vector<double> done(static_cast<std::size_t>(n_));  // a sender's whole send
+    for (int s = 0; s < n_; ++s) {
       const auto si = static_cast<std::size_t>(s);
-      return starts[si] + load[si].send.at_us * share;
-    };
-    std::vector<double> done(static_cast<std::size_t>(n_));  // without fair share
-    for (int s = 0; s < n_; ++s)
-      done[static_cast<std::size_t>(s)] = sender_done(s, 1.0);
+      done[si] = moving[si] + load[si].send.at_us;
+    }
     for (const auto& stage : phase_.stages) {
-      if (p_.fair_share > 0) {
-        // Fair share (docs/model.md §6, a calibrated choice): a sender serves its destinations at
-        // once, so its flow of b_r bytes to r ends after sum_j min(b_j, b_r) of its B bytes.
+      if (p_.fair_share > 0 || pull) {
+        // Fair share (docs/model.md §6.2, a calibrated choice): a sender serves its destinations
+        // at once, so its flow of b_r bytes to r ends after sum_j min(b_j, b_r) of its B bytes,
+        // not B. The flows that share: a pusher's all (one loop issues them, at its busiest
+        // resource's pace); a pulled-from rank's on the port of r's link class (§6.7).
+        std::array<std::vector<TrafficMatrix::Cell>, kNumLinkClasses> pools;
         stage.matrix.for_each_row([&](int s, std::span<const TrafficMatrix::Cell> row) {
-          const std::vector<double> served = fair_share_served(row);
-          double total = 0;
+          const auto si = static_cast<std::size_t>(s);
+          const RankLoad& sender = load[si];
+          for (auto& pool : pools)
+            pool.clear();
           for (const auto& cell : row)
-            total += static_cast<double>(cell.transfer.bytes);
-          for (std::size_t i = 0; i < row.size(); ++i) {
-            if (row[i].transfer.bytes == 0 || row[i].peer == s) continue;
-            heard[static_cast<std::size_t>(row[i].peer)].from(
-                s, sender_done(s, total > 0 ? served[i] / total : 1.0), starts);
+            pools[static_cast<std::size_t>(pull ? link_class(cl_, s, cell.peer)
+                                                : LinkClass::kLocal)]
+                .push_back(cell);
+          for (std::size_t c = 0; c < kNumLinkClasses; ++c) {
+            const std::vector<TrafficMatrix::Cell>& pool = pools[c];
+            if (pool.empty()) continue;
+            const std::vector<double> served = fair_share_served(pool);
+            double total = 0;
+            std::uint64_t largest = 0;
+            for (const auto& cell : pool) {
+              total += static_cast<double>(cell.transfer.bytes);
+              largest = std::max(largest, cell.transfer.bytes);
+            }
+            for (std::size_t i = 0; i < pool.size(); ++i) {
+              const std::uint64_t bytes = pool[i].transfer.bytes;
+              if (bytes == 0 || pool[i].peer == s) continue;
+              const double share = p_.fair_share > 0 && total > 0 ? served[i] / total : 1;
+              double at = moving[si] + sender.send.at_us * share;
+              if (pull) {
+                // r's last loads also wait behind at most one round trip of a heavier puller's.
+                const auto cls = static_cast<LinkClass>(c);
+                const double queue = std::min(
+                    busy_us(static_cast<double>(largest - bytes), tx_gbps(cls)), latency_of(cls));
+                at = moving[si] + sender.port_tx_us[c] * share + queue;
+              }
+              heard[static_cast<std::size_t>(pool[i].peer)].from(s, at, moving);
+            }
           }
         });
       } else if (stage.matrix.transposed()) {  // stored by receiver: its senders come together
         stage.matrix.for_each_column([&](int r, std::span<const TrafficMatrix::Cell> column) {
           Heard h = heard[static_cast<std::size_t>(r)];
           for (const auto& [s, t] : column) {
-            if (t.bytes != 0 && s != r) h.from(s, done[static_cast<std::size_t>(s)], starts);
+            if (t.bytes != 0 && s != r) h.from(s, done[static_cast<std::size_t>(s)], moving);
           }
           heard[static_cast<std::size_t>(r)] = h;
         });
       } else {  // every flow of a sender ends with the sender
         stage.matrix.for_each_cell([&](int s, int r, const Transfer& t) {
           if (t.bytes != 0 && r != s)
-            heard[static_cast<std::size_t>(r)].from(s, done[static_cast<std::size_t>(s)], starts);
+            heard[static_cast<std::size_t>(r)].from(s, done[static_cast<std::size_t>(s)], moving);
         });
       }
     }
@@ -226,18 +257,20 @@ class PhaseModel {
       const double start = starts[static_cast<std::size_t>(r)];
       // (a) own sends; (b) every peer's sends that reach r; (c) r's own receive; (d) barrier.
       Bound best;
-      // A pull-based combine (combine_pull, §6) ends when r's own rows are in: r's egress
-      // serves its peers and does not hold r back.
-      const bool own_sends = is_dispatch || p_.combine_pull <= 0;
-      best.at_us = start + (own_sends ? me.send.at_us : 0.0);
-      best.what = own_sends ? me.send.what : Bottleneck{};
+      // A pull-based combine (combine_pull, §6.7) ends when r's own rows are in (its local ones
+      // copied, the others loaded): r's egress serves its peers and does not hold r back.
+      const auto local = static_cast<std::size_t>(LinkClass::kLocal);
+      best.at_us =
+          pull ? moving[static_cast<std::size_t>(r)] + me.port_tx_us[local] : start + me.send.at_us;
+      best.what = pull ? port_bottleneck(r, LinkClass::kLocal) : me.send.what;
       const Heard& h = heard[static_cast<std::size_t>(r)];
       const int peer = h.slowest_sender;
       if (peer >= 0 && h.slowest_done > best.at_us) {
         const RankLoad& p = load[static_cast<std::size_t>(peer)];
         best.at_us = h.slowest_done;
-        best.what = p.send.at_us > 0 ? p.send.what
-                                     : late_start(peer, starts[static_cast<std::size_t>(peer)]);
+        best.what = pull               ? port_bottleneck(peer, link_class(cl_, peer, r))
+                    : p.send.at_us > 0 ? p.send.what
+                                       : late_start(peer, starts[static_cast<std::size_t>(peer)]);
       }
       const double earliest_sender = h.earliest_start;
       if (earliest_sender + me.recv.at_us > best.at_us) {
@@ -252,7 +285,8 @@ class PhaseModel {
       rp.start_us = start;
       const double overhead = fixed_us_ + me.latency_us;
       rp.finish_us = std::max(best.at_us, start) + overhead;
-      rp.transfer_us = std::max(me.send.at_us, me.recv.at_us);
+      rp.transfer_us = pull ? std::max(me.recv.at_us, me.port_tx_us[local])
+                            : std::max(me.send.at_us, me.recv.at_us);
       rp.wait_us = std::max(0.0, rp.finish_us - start - overhead - rp.transfer_us);
       rp.bottleneck = best.what;
       if (rp.bottleneck.resource == Resource::kNone || best.at_us - start <= 0) {
@@ -286,6 +320,29 @@ class PhaseModel {
   }
 
   int leaf_of(int rank) const { return cl_.local_index(rank); }
+
+  /// The sending port of class c of rank s, as a bottleneck (a pulled-from rank, §6.7).
+  Bottleneck port_bottleneck(int s, LinkClass c) const {
+    static constexpr Resource kPort[] = {Resource::kLocalCopy, Resource::kNvlinkTx,
+                                         Resource::kNicTx};
+    static constexpr const char* kWhat[] = {"local copy", "NVLink egress", "sender NIC"};
+    const auto i = static_cast<std::size_t>(c);
+    const ClassTotals& t = phase_.send[static_cast<std::size_t>(s)];
+    const auto bytes = static_cast<double>(t.bytes[i]);
+    return link_bottleneck(kPort[i], kWhat[i], s, busy_us(bytes, tx_gbps(c)), t.msgs[i], bytes,
+                           tx_gbps(c), unit_);
+  }
+
+  double tx_gbps(LinkClass c) const {
+    return c == LinkClass::kRdma     ? p_.nic_tx_gbps
+           : c == LinkClass::kNvlink ? p_.nvlink_tx_gbps
+                                     : p_.local_gbps;
+  }
+  double latency_of(LinkClass c) const {
+    return c == LinkClass::kRdma     ? p_.rdma_latency_us
+           : c == LinkClass::kNvlink ? p_.nvlink_latency_us
+                                     : 0.0;
+  }
 
   /// Rail-optimized leaves: leaf i holds NIC i of every node; RDMA between different rails
   /// crosses the spine (docs/model.md §5.2).
@@ -348,6 +405,8 @@ class PhaseModel {
     link(out.send, Resource::kNicTx, "sender NIC", snd, R, p_.nic_tx_gbps);
     link(out.send, Resource::kNvlinkTx, "NVLink egress", snd, N, p_.nvlink_tx_gbps);
     link(out.send, Resource::kLocalCopy, "local copy", snd, L, p_.local_gbps);
+    for (std::size_t c = 0; c < kNumLinkClasses; ++c)
+      out.port_tx_us[c] = busy_us(bytes(snd, c), tx_gbps(static_cast<LinkClass>(c)));
     if (p_.per_msg_us > 0) {
       const double msgs = snd.msgs[N] + snd.msgs[R];
       keep_max(out.send, msgs * p_.per_msg_us, [&] {
@@ -385,6 +444,13 @@ class PhaseModel {
             fmt::format("receive queue of expert {} on rank {}: {:.0f} copies, {} at {:g} GB/s",
                         hottest_expert, r, hottest, megabytes(qbytes), p_.expert_rx_gbps));
       });
+    }
+    // A pull-based combine: r waits for the round trip of its own loads only, over the classes it
+    // pulls rows on; a rank with nothing to pull pays none (docs/model.md §6.7).
+    if (!is_dispatch && p_.combine_pull > 0) {
+      if (rcv.bytes[N] > 0) out.latency_us = p_.nvlink_latency_us;
+      if (rcv.bytes[R] > 0) out.latency_us = std::max(out.latency_us, p_.rdma_latency_us);
+      return out;
     }
     // Every peer signals r (the barrier), so r hears from every class it has a peer on.
     for (int s = 0; s < n_; ++s) {

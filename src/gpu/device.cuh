@@ -17,6 +17,13 @@ __device__ __forceinline__ std::uint64_t now_ns() {
   return t;
 }
 
+__device__ __forceinline__ int lane_id() {
+  return static_cast<int>(threadIdx.x & 31u);
+}
+__device__ __forceinline__ int warp_id() {
+  return static_cast<int>(threadIdx.x >> 5);
+}
+
 __device__ __forceinline__ void store_release_sys(std::uint64_t* ptr, std::uint64_t value) {
   asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(ptr), "l"(value) : "memory");
 }
@@ -31,14 +38,15 @@ __device__ __forceinline__ std::uint64_t make_flag(std::uint64_t epoch, std::uin
   return (epoch << 32) | value;
 }
 
-/// Spins until *flag carries `epoch` (or later). Returns the flag's value field, or -1 after the
+/// Spins until (*word >> shift) >= target. Returns the low 32 bits of the word, or -1 after the
 /// deadline, having recorded (kind << 16 | peer) in *error unless an error was already there.
-__device__ __forceinline__ std::int64_t wait_flag(const std::uint64_t* flag, std::uint64_t epoch,
-                                                  std::uint64_t deadline_ns, int* error,
-                                                  WaitKind kind, int peer) {
+__device__ __forceinline__ std::int64_t wait_at_least(const std::uint64_t* word,
+                                                      std::uint64_t target, int shift,
+                                                      std::uint64_t deadline_ns, int* error,
+                                                      WaitKind kind, int peer) {
   for (std::uint32_t spins = 0;; ++spins) {
-    const std::uint64_t value = load_acquire_sys(flag);
-    if ((value >> 32) >= epoch) return static_cast<std::int64_t>(value & 0xffffffffu);
+    const std::uint64_t value = load_acquire_sys(word);
+    if ((value >> shift) >= target) return static_cast<std::int64_t>(value & 0xffffffffu);
     if ((spins & 255u) == 255u) {
       if (now_ns() > deadline_ns || *reinterpret_cast<volatile int*>(error) != 0) {
         atomicCAS(error, 0, (static_cast<int>(kind) << 16) | peer);
@@ -46,6 +54,13 @@ __device__ __forceinline__ std::int64_t wait_flag(const std::uint64_t* flag, std
       }
     }
   }
+}
+
+/// Spins until *flag carries `epoch` (or later); see wait_at_least.
+__device__ __forceinline__ std::int64_t wait_flag(const std::uint64_t* flag, std::uint64_t epoch,
+                                                  std::uint64_t deadline_ns, int* error,
+                                                  WaitKind kind, int peer) {
+  return wait_at_least(flag, epoch, 32, deadline_ns, error, kind, peer);
 }
 
 __device__ __forceinline__ void sleep_until(std::uint64_t until_ns) {
@@ -57,24 +72,6 @@ __device__ __forceinline__ void record_stamp(BlockStamps* stamps, int field, std
   if (stamps == nullptr || threadIdx.x != 0) return;
   std::uint64_t* s = &stamps[blockIdx.x].start_ns;
   s[field] = t;
-}
-
-/// Announces that this block has finished its sends; returns true in the last block to do so
-/// (then every block's stores are visible system-wide). Call from all threads of the block.
-__device__ __forceinline__ bool finish_block_sends(std::uint32_t* blocks_done) {
-  __shared__ bool is_last;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    __threadfence_system();
-    const std::uint32_t prev = atomicAdd(blocks_done, 1u);
-    is_last = prev == gridDim.x - 1;
-    if (is_last) {
-      __threadfence_system();
-      *blocks_done = 0;  // every block has arrived: ready for the next launch
-    }
-  }
-  __syncthreads();
-  return is_last;
 }
 
 // A warp moves one 512-column chunk of a row. Lane l holds columns [l*8, l*8+8) ("lo") and
@@ -191,11 +188,6 @@ __device__ __forceinline__ void store_v4(void* ptr, uint4 v) {
                : "memory");
 }
 
-__device__ __forceinline__ void store_v2(void* ptr, uint2 v) {
-  asm volatile("st.global.L1::no_allocate.v2.u32 [%0], {%1,%2};" ::"l"(ptr), "r"(v.x), "r"(v.y)
-               : "memory");
-}
-
 /// Stores this lane's 16 BF16 columns of the chunk at `chunk_base` into `row` (local or peer).
 __device__ __forceinline__ void store_chunk(std::uint16_t* row, int chunk_base, int hidden,
                                             const Bf16x16& v) {
@@ -204,36 +196,155 @@ __device__ __forceinline__ void store_chunk(std::uint16_t* row, int chunk_base, 
   if (c + kHalfChunkCols < hidden) store_v4(row + c + kHalfChunkCols, v.hi);
 }
 
-/// Stores this lane's part of a message body at `data` (FP8 + scales, or BF16).
-template <bool kFp8>
-__device__ __forceinline__ void store_payload(std::uint8_t* data, float* scales, int chunk_base,
-                                              int hidden, const Bf16x16& v, const Fp8x16& q) {
-  const int c = lane_col(chunk_base);
-  const bool scale_lane = (threadIdx.x & 15u) == 0;
-  if constexpr (kFp8) {
-    if (c < hidden) {
-      store_v2(data + c, q.lo);
-      if (scale_lane) scales[c / kScaleBlock] = q.scale_lo;
-    }
-    if (c + kHalfChunkCols < hidden) {
-      store_v2(data + c + kHalfChunkCols, q.hi);
-      if (scale_lane) scales[(c + kHalfChunkCols) / kScaleBlock] = q.scale_hi;
-    }
-  } else {
-    store_chunk(reinterpret_cast<std::uint16_t*>(data), chunk_base, hidden, v);
-  }
-}
-
-__device__ __forceinline__ int lane_id() {
-  return static_cast<int>(threadIdx.x & 31u);
-}
-__device__ __forceinline__ int warp_id() {
-  return static_cast<int>(threadIdx.x >> 5);
-}
-
 /// Tokens per block when `num_tokens` are split over `num_blocks` contiguous ranges.
 __host__ __device__ __forceinline__ int tokens_per_block(int num_tokens, int num_blocks) {
   return (num_tokens + num_blocks - 1) / num_blocks;
+}
+
+/// One chunk as it goes on the wire, computed once per item and stored to every destination.
+/// BF16: `v` (lane_col's layout). FP8: after quantizing, pairs of lanes swap halves so that each
+/// lane holds 16 contiguous FP8 bytes (`fp8`, at chunk column `fp8_col`: even lanes cover
+/// columns [0, 256), odd lanes [256, 512)), so one 16-byte store per lane writes the chunk's 512
+/// bytes; lane 0 holds the chunk's four per-128 scales in `scales`.
+struct ChunkPayload {
+  Bf16x16 v;
+  uint4 fp8;
+  int fp8_col;
+  float4 scales;
+};
+
+/// Call from all 32 lanes.
+template <bool kFp8>
+__device__ __forceinline__ ChunkPayload make_payload(const Bf16x16& v) {
+  ChunkPayload p{};
+  p.v = v;
+  if constexpr (kFp8) {
+    const Fp8x16 q = quantize_fp8(v);
+    const bool odd = (lane_id() & 1) != 0;
+    const uint2 give = odd ? q.lo : q.hi;
+    const uint2 got = make_uint2(__shfl_xor_sync(0xffffffffu, give.x, 1),
+                                 __shfl_xor_sync(0xffffffffu, give.y, 1));
+    p.fp8 =
+        odd ? make_uint4(got.x, got.y, q.hi.x, q.hi.y) : make_uint4(q.lo.x, q.lo.y, got.x, got.y);
+    p.fp8_col = odd ? kHalfChunkCols + 8 * (lane_id() - 1) : 8 * lane_id();
+    const float s1 = __shfl_sync(0xffffffffu, q.scale_lo, 16);
+    const float s3 = __shfl_sync(0xffffffffu, q.scale_hi, 16);
+    p.scales = make_float4(q.scale_lo, s1, q.scale_hi, s3);
+  }
+  return p;
+}
+
+/// Stores this lane's part of a chunk's data (FP8 bytes or BF16) into a message body at `data`.
+template <bool kFp8>
+__device__ __forceinline__ void store_chunk_data(std::uint8_t* data, int chunk_base, int hidden,
+                                                 const ChunkPayload& p) {
+  if constexpr (kFp8) {
+    if (chunk_base + p.fp8_col < hidden) store_v4(data + chunk_base + p.fp8_col, p.fp8);
+  } else {
+    store_chunk(reinterpret_cast<std::uint16_t*>(data), chunk_base, hidden, p.v);
+  }
+}
+
+/// Lane 0 stores the chunk's scales into a message's scale array (16-byte aligned): one 16-byte
+/// store for a whole chunk, single floats for the short last chunk.
+__device__ __forceinline__ void store_chunk_scales(float* scales, int chunk_base, int hidden,
+                                                   const ChunkPayload& p) {
+  if (lane_id() != 0) return;
+  float* s = scales + chunk_base / kScaleBlock;
+  const int remain = hidden - chunk_base;  // a multiple of kScaleBlock
+  if (remain >= kChunkCols) {
+    store_v4(s, make_uint4(__float_as_uint(p.scales.x), __float_as_uint(p.scales.y),
+                           __float_as_uint(p.scales.z), __float_as_uint(p.scales.w)));
+    return;
+  }
+  s[0] = p.scales.x;
+  if (remain > kScaleBlock) s[1] = p.scales.y;
+  if (remain > 2 * kScaleBlock) s[2] = p.scales.z;
+}
+
+/// Lets a dependent kernel launched with programmatic stream serialization start its blocks.
+__device__ __forceinline__ void allow_dependent_launch() {
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+}
+
+/// Waits until the kernels this one depends on have completed and their writes are visible (a
+/// no-op when not launched as a dependent).
+__device__ __forceinline__ void wait_for_prerequisites() {
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+}
+
+/// The token range [t0, t1) a dispatch block owns (contiguous ranges, in block order), the
+/// deadline of its waits and its dynamic shared memory.
+struct DispatchBlock {
+  std::uint64_t deadline_ns;
+  int t0, t1;
+  int experts_per_rank;
+  int* smem;
+};
+
+/// Entry of both dispatch kernels: lets the combine launch early (it waits for this kernel in
+/// griddepcontrol.wait) and stamps the block's entry.
+__device__ __forceinline__ DispatchBlock begin_dispatch(const DispatchArgs& a) {
+  extern __shared__ int dynamic_smem[];
+  allow_dependent_launch();
+  const std::uint64_t t_start = now_ns();
+  record_stamp(a.sync.stamps, 0, t_start);
+  DispatchBlock b;
+  b.deadline_ns = t_start + static_cast<std::uint64_t>(a.sync.timeout_ns);
+  b.experts_per_rank = a.num_experts / a.sync.num_ranks;
+  const int per_block = tokens_per_block(a.num_tokens, static_cast<int>(gridDim.x));
+  b.t0 = min(a.num_tokens, static_cast<int>(blockIdx.x) * per_block);
+  b.t1 = min(a.num_tokens, b.t0 + per_block);
+  b.smem = dynamic_smem;
+  return b;
+}
+
+/// Calls body(token, chunk index, chunk's first column, the chunk's BF16 values) for a dispatch
+/// block's work items, (token, 512-column chunk) over rows [t0, t1) of x, spread over its warps.
+template <typename Body>
+__device__ __forceinline__ void for_each_chunk(const std::uint16_t* x, int hidden, int t0, int t1,
+                                               Body&& body) {
+  const int num_chunks = (hidden + kChunkCols - 1) / kChunkCols;
+  const int num_items = (t1 - t0) * num_chunks;
+  for (int item = warp_id(); item < num_items; item += static_cast<int>(blockDim.x >> 5)) {
+    const int t = t0 + item / num_chunks;
+    const int chunk = item % num_chunks;
+    body(t, chunk, chunk * kChunkCols,
+         load_chunk(x + static_cast<std::int64_t>(t) * hidden, chunk * kChunkCols, hidden));
+  }
+}
+
+__device__ __forceinline__ void red_add_sys(std::uint64_t* ptr, std::uint64_t value) {
+  asm volatile("red.relaxed.sys.global.add.u64 [%0], %1;" ::"l"(ptr), "l"(value) : "memory");
+}
+
+/// Done counters of the dispatch: `done_offset` words past each rank's count flags sits that
+/// rank's counter array, whose word `rank` counts the blocks of `rank` that have finished sending
+/// to it (monotone over launches). Call from all threads of the block after its sends (data and
+/// counts): makes them visible system-wide, then adds one on every rank.
+__device__ __forceinline__ void signal_block_done(const SyncArgs& sync,
+                                                  std::uint64_t* const* count_flags,
+                                                  int done_offset) {
+  __syncthreads();
+  if (sync.fault_ns < 0) return;  // fault injection: this rank never completes its dispatch
+  if (sync.fault_ns > 0) {        // fault injection: every block signals this much later
+    if (threadIdx.x == 0) sleep_until(now_ns() + static_cast<std::uint64_t>(sync.fault_ns));
+    __syncthreads();
+  }
+  if (static_cast<int>(threadIdx.x) < sync.num_ranks) {
+    __threadfence_system();
+    red_add_sys(count_flags[threadIdx.x] + done_offset + sync.rank, 1);
+  }
+}
+
+/// Waits (block 0) until every rank's blocks have all signalled done for this epoch: the
+/// dispatch of the whole grid, `gridDim.x` blocks on every rank, has arrived here.
+__device__ __forceinline__ void wait_all_done(const SyncArgs& sync, const std::uint64_t* done,
+                                              std::uint64_t deadline_ns, WaitKind kind) {
+  const int src = static_cast<int>(threadIdx.x);
+  if (blockIdx.x == 0 && src < sync.num_ranks)
+    wait_at_least(done + src, sync.epoch * gridDim.x, 0, deadline_ns, sync.error, kind, src);
+  __syncthreads();
 }
 
 /// Flags this rank's expert outputs ready on every rank (block 0) and waits until every rank's
@@ -253,6 +364,31 @@ __device__ __forceinline__ void exchange_ready(const SyncArgs& sync,
   __syncthreads();
 }
 
+/// The frame both combine kernels share: waits for the kernels before it (the dispatch), stamps
+/// entry, exchanges the ready flags (`kind` names a timeout), stamps the end of the wait, calls
+/// body(token, chunk's first column) for every (token, 512-column chunk) item, one warp per item,
+/// and stamps the exit.
+template <typename Body>
+__device__ __forceinline__ void combine_items(const CombineArgs& a, WaitKind kind, Body&& body) {
+  wait_for_prerequisites();
+  const std::uint64_t t_start = now_ns();
+  record_stamp(a.sync.stamps, 0, t_start);
+  exchange_ready(a.sync, a.ready_flags, t_start + static_cast<std::uint64_t>(a.sync.timeout_ns),
+                 kind);
+  record_stamp(a.sync.stamps, 1, now_ns());
+  if (*reinterpret_cast<volatile int*>(a.sync.error) != 0) return;
+
+  const int num_chunks = (a.hidden + kChunkCols - 1) / kChunkCols;
+  const int num_items = a.num_tokens * num_chunks;
+  const int warps_per_block = static_cast<int>(blockDim.x >> 5);
+  const int num_warps = static_cast<int>(gridDim.x) * warps_per_block;
+  for (int item = static_cast<int>(blockIdx.x) * warps_per_block + warp_id(); item < num_items;
+       item += num_warps)
+    body(item / num_chunks, (item % num_chunks) * kChunkCols);
+  __syncthreads();
+  record_stamp(a.sync.stamps, 2, now_ns());
+}
+
 /// Forces each kernel's module to load on the current device (see gpu::load_all_kernels).
 template <typename... Kernels>
 cudaError_t load_kernels(Kernels... kernels) {
@@ -263,15 +399,29 @@ cudaError_t load_kernels(Kernels... kernels) {
   return cudaSuccess;
 }
 
-/// Launches `kernel(args)` with `smem_bytes` of dynamic shared memory (raising its limit first).
+/// Launches `kernel(args)` with `smem_bytes` of dynamic shared memory (raising its limit first
+/// when above the default). With `dependent`, the launch may start while the previous kernel of
+/// the stream still runs (programmatic dependent launch); the kernel must call
+/// wait_for_prerequisites() before it reads anything that kernel wrote.
 template <typename Args>
-cudaError_t launch_with_smem(void (*kernel)(Args), int num_blocks, int num_threads,
-                             std::size_t smem_bytes, cudaStream_t stream, const Args& args) {
-  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(smem_bytes));
-  if (err != cudaSuccess) return err;
-  kernel<<<num_blocks, num_threads, smem_bytes, stream>>>(args);
-  return cudaGetLastError();
+cudaError_t launch(void (*kernel)(Args), int num_blocks, int num_threads, std::size_t smem_bytes,
+                   cudaStream_t stream, const Args& args, bool dependent = false) {
+  if (smem_bytes > 48 * 1024) {
+    const cudaError_t err = cudaFuncSetAttribute(
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem_bytes));
+    if (err != cudaSuccess) return err;
+  }
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(num_blocks));
+  config.blockDim = dim3(static_cast<unsigned>(num_threads));
+  config.dynamicSmemBytes = smem_bytes;
+  config.stream = stream;
+  config.attrs = &attr;
+  config.numAttrs = dependent ? 1 : 0;
+  return cudaLaunchKernelEx(&config, kernel, args);
 }
 
 /// The shape limits both dispatch kernels share.

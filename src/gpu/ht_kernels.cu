@@ -4,7 +4,8 @@
 // experts on rank d sends one record to d carrying all three indices. Block b owns a contiguous
 // token range; slots per destination are token-major (the same on every run). Each warp item is
 // (token, 512-column chunk): the chunk is loaded and quantized once and stored to every
-// destination rank of the token. The last block sends every rank its count, zero included.
+// destination rank of the token with one 16-byte store per lane. Every rank gets its count, zero
+// included, and every block signals "done" to every rank (kernels.h).
 //
 // Combine (pull, with reduction): after the ready-flag exchange each home rank loads, for every
 // token and every rank holding it, that rank's BF16 output row over NVLink and sums in fp32.
@@ -35,29 +36,28 @@ __device__ __forceinline__ unsigned rank_mask(const std::int32_t* topk_idx, int 
 
 template <bool kFp8>
 __global__ void __launch_bounds__(kHtThreads) ht_dispatch_kernel(HtDispatchArgs a) {
-  extern __shared__ int smem[];
-  const std::uint64_t t_start = device::now_ns();
-  device::record_stamp(a.sync.stamps, 0, t_start);
-  const std::uint64_t deadline = t_start + static_cast<std::uint64_t>(a.sync.timeout_ns);
-
+  const device::DispatchBlock blk = device::begin_dispatch(a);
+  int* const smem = blk.smem;
   const int num_ranks = a.sync.num_ranks, rank = a.sync.rank, topk = a.topk;
-  const int experts_per_rank = a.num_experts / num_ranks;
-  const int per_block = device::tokens_per_block(a.num_tokens, static_cast<int>(gridDim.x));
-  const int t0 = min(a.num_tokens, static_cast<int>(blockIdx.x) * per_block);
-  const int t1 = min(a.num_tokens, t0 + per_block);
+  const int experts_per_rank = blk.experts_per_rank, t0 = blk.t0, t1 = blk.t1;
 
-  // smem: slot_base[kMaxPeers], total[kMaxPeers], own slots [(t1 - t0) * num_ranks].
+  // smem: slot_base[kMaxPeers], total[kMaxPeers], own slots [per_block * num_ranks].
   int* slot_base = smem;
   int* total = smem + kMaxPeers;
   int* own_slot = smem + 2 * kMaxPeers;
   if (threadIdx.x < 2 * kMaxPeers) smem[threadIdx.x] = 0;
   __syncthreads();
-  for (int t = threadIdx.x; t < a.num_tokens; t += blockDim.x) {
-    const unsigned mask = rank_mask(a.topk_idx, t, topk, experts_per_rank);
+  // Records per destination of all tokens and of the tokens before t0, one atomic per warp.
+  for (int t = threadIdx.x; t - lane_id() < a.num_tokens; t += blockDim.x) {
+    const unsigned mask = t < a.num_tokens ? rank_mask(a.topk_idx, t, topk, experts_per_rank) : 0u;
     for (int d = 0; d < num_ranks; ++d) {
-      if (!(mask >> d & 1u)) continue;
-      if (t < t0) atomicAdd(&slot_base[d], 1);
-      atomicAdd(&total[d], 1);
+      const bool sent = mask >> d & 1u;
+      const unsigned all = __ballot_sync(0xffffffffu, sent);
+      const unsigned before = __ballot_sync(0xffffffffu, sent && t < t0);
+      if (lane_id() == 0 && all != 0u) {
+        atomicAdd(&total[d], __popc(all));
+        if (before != 0u) atomicAdd(&slot_base[d], __popc(before));
+      }
     }
   }
   __syncthreads();
@@ -80,31 +80,30 @@ __global__ void __launch_bounds__(kHtThreads) ht_dispatch_kernel(HtDispatchArgs 
       }
     }
   }
+  // Counts, zero included, from block 0.
+  if (blockIdx.x == 0 && static_cast<int>(threadIdx.x) < num_ranks)
+    a.recv_flags[threadIdx.x][rank] =
+        device::make_flag(a.sync.epoch, static_cast<unsigned>(total[threadIdx.x]));
   __syncthreads();
 
   const HtRecord rec{a.hidden, topk, kFp8};
   const std::int64_t rec_bytes = rec.bytes();
-  const int num_chunks = (a.hidden + kChunkCols - 1) / kChunkCols;
-  const int num_items = (t1 - t0) * num_chunks;
-  const int num_warps = static_cast<int>(blockDim.x >> 5);
-  for (int item = warp_id(); item < num_items; item += num_warps) {
-    const int t = t0 + item / num_chunks;
-    const int chunk = item % num_chunks;
-    const int base = chunk * kChunkCols;
-    const Bf16x16 v =
-        device::load_chunk(a.x + static_cast<std::int64_t>(t) * a.hidden, base, a.hidden);
-    device::Fp8x16 q{};
-    if constexpr (kFp8) q = device::quantize_fp8(v);
+  const auto record = [&](int d, int slot) {
+    return a.recv[d] + (static_cast<std::int64_t>(rank) * a.max_tokens + slot) * rec_bytes;
+  };
+  device::for_each_chunk(a.x, a.hidden, t0, t1, [&](int t, int chunk, int base, const Bf16x16& v) {
+    const device::ChunkPayload p = device::make_payload<kFp8>(v);
     const int my_slot = lane_id() < num_ranks ? own_slot[(t - t0) * num_ranks + lane_id()] : -1;
     const int my_e = lane_id() < topk ? a.topk_idx[t * topk + lane_id()] : -1;
     const float my_w = lane_id() < topk ? a.topk_weights[t * topk + lane_id()] : 0.0f;
     for (int d = 0; d < num_ranks; ++d) {
       const int slot = __shfl_sync(0xffffffffu, my_slot, d);
       if (slot < 0) continue;
-      std::uint8_t* r =
-          a.recv[d] + (static_cast<std::int64_t>(rank) * a.max_tokens + slot) * rec_bytes;
-      device::store_payload<kFp8>(r, reinterpret_cast<float*>(r + rec.scale_offset()), base,
-                                  a.hidden, v, q);
+      std::uint8_t* r = record(d, slot);
+      device::store_chunk_data<kFp8>(r, base, a.hidden, p);
+      if (kFp8)
+        device::store_chunk_scales(reinterpret_cast<float*>(r + rec.scale_offset()), base, a.hidden,
+                                   p);
       if (chunk == 0) {
         if (lane_id() < topk) {
           const bool here = my_e >= 0 && my_e / experts_per_rank == d;
@@ -118,41 +117,18 @@ __global__ void __launch_bounds__(kHtThreads) ht_dispatch_kernel(HtDispatchArgs 
         }
       }
     }
-  }
+  });
 
-  if (device::finish_block_sends(a.sync.blocks_done)) {
-    if (static_cast<int>(threadIdx.x) < num_ranks)
-      device::store_release_sys(
-          &a.recv_flags[threadIdx.x][rank],
-          device::make_flag(a.sync.epoch, static_cast<unsigned>(total[threadIdx.x])));
-    __syncthreads();
-  }
+  device::signal_block_done(a.sync, a.recv_flags, num_ranks);
   device::record_stamp(a.sync.stamps, 1, device::now_ns());
-
-  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  if (i < num_ranks)
-    device::wait_flag(&a.recv_flags[rank][i], a.sync.epoch, deadline, a.sync.error,
-                      WaitKind::kHtDispatchCount, i);
-  __syncthreads();
+  device::wait_all_done(a.sync, a.recv_flags[rank] + num_ranks, blk.deadline_ns,
+                        WaitKind::kHtDispatchCount);
   device::record_stamp(a.sync.stamps, 2, device::now_ns());
 }
 
 __global__ void __launch_bounds__(kHtCombineThreads) ht_combine_kernel(HtCombineArgs a) {
-  const std::uint64_t t_start = device::now_ns();
-  device::record_stamp(a.sync.stamps, 0, t_start);
-  const std::uint64_t deadline = t_start + static_cast<std::uint64_t>(a.sync.timeout_ns);
-  device::exchange_ready(a.sync, a.ready_flags, deadline, WaitKind::kHtCombineReady);
-  device::record_stamp(a.sync.stamps, 1, device::now_ns());
-  if (*reinterpret_cast<volatile int*>(a.sync.error) != 0) return;
-
   const int num_ranks = a.sync.num_ranks, rank = a.sync.rank;
-  const int num_chunks = (a.hidden + kChunkCols - 1) / kChunkCols;
-  const int num_items = a.num_tokens * num_chunks;
-  const int warp_global = static_cast<int>(blockIdx.x * (blockDim.x >> 5)) + warp_id();
-  const int num_warps = static_cast<int>(gridDim.x * (blockDim.x >> 5));
-  for (int item = warp_global; item < num_items; item += num_warps) {
-    const int t = item / num_chunks;
-    const int base = (item % num_chunks) * kChunkCols;
+  device::combine_items(a, WaitKind::kHtCombineReady, [&](int t, int base) {
     const int my_slot = lane_id() < num_ranks ? a.slots[t * num_ranks + lane_id()] : -1;
     Bf16x16 rows[kMaxPeers] = {};
     bool have[kMaxPeers];
@@ -176,9 +152,7 @@ __global__ void __launch_bounds__(kHtCombineThreads) ht_combine_kernel(HtCombine
     }
     device::store_chunk(a.out + static_cast<std::int64_t>(t) * a.hidden, base, a.hidden,
                         device::pack_bf16(acc));
-  }
-  __syncthreads();
-  device::record_stamp(a.sync.stamps, 2, device::now_ns());
+  });
 }
 
 /// One block per source rank: rows [0, count) get the test expert's output.
@@ -207,14 +181,14 @@ cudaError_t launch_ht_dispatch(const DispatchArgs& args, int num_blocks, cudaStr
   const int per_block = device::tokens_per_block(args.num_tokens, num_blocks);
   const std::size_t smem =
       sizeof(int) * (2 * kMaxPeers + static_cast<std::size_t>(per_block) * args.sync.num_ranks);
-  return device::launch_with_smem(args.fp8 ? ht_dispatch_kernel<true> : ht_dispatch_kernel<false>,
-                                  num_blocks, kHtThreads, smem, stream, args);
+  return device::launch(args.fp8 ? ht_dispatch_kernel<true> : ht_dispatch_kernel<false>, num_blocks,
+                        kHtThreads, smem, stream, args);
 }
 
 cudaError_t launch_ht_combine(const HtCombineArgs& args, int num_blocks, cudaStream_t stream) {
   if (num_blocks < 1 || args.hidden % kScaleBlock != 0) return cudaErrorInvalidValue;
-  ht_combine_kernel<<<num_blocks, kHtCombineThreads, 0, stream>>>(args);
-  return cudaGetLastError();
+  return device::launch(ht_combine_kernel, num_blocks, kHtCombineThreads, 0, stream, args,
+                        /*dependent=*/true);
 }
 
 cudaError_t launch_ht_fill_expert_out(int num_ranks, int rank, int hidden, int topk, int max_tokens,

@@ -6,6 +6,15 @@
 // polled with ld.acquire.sys. The epoch grows by one per operation, so flags are never reset.
 // Every wait has a deadline; on timeout the waiter records `kind << 16 | peer` in `error` (first
 // one wins) and the kernel returns early.
+//
+// Dispatch completion: each rank's count array is followed by R "done" counters (uint64,
+// monotone, never reset). Every dispatch block, once its data and counts are out, fences at
+// system scope and adds one to done[rank] on every rank; rank d's dispatch is complete once
+// done[src] on d has reached epoch * num_blocks for every src (num_blocks is the same on every
+// rank). Counts are plain stores covered by that fence, written before the data.
+//
+// Combine launches are programmatic dependents of the kernel before them (griddepcontrol): their
+// blocks may start while the dispatch finishes and wait in griddepcontrol.wait.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -42,9 +51,11 @@ struct SyncArgs {
   int rank = 0;
   std::uint64_t epoch = 0;
   std::int64_t timeout_ns = 0;
-  int* error = nullptr;                  // local, 0 = fine
-  BlockStamps* stamps = nullptr;         // local [num_blocks], may be null
-  std::uint32_t* blocks_done = nullptr;  // local scratch counter, zero between launches
+  int* error = nullptr;           // local, 0 = fine
+  BlockStamps* stamps = nullptr;  // local [num_blocks], may be null
+  /// Fault injection (bench --fault), dispatch only: > 0 holds every block's completion signal
+  /// back by this many ns, < 0 never sends it. 0 = no fault.
+  std::int64_t fault_ns = 0;
 };
 
 // ---- aligned start -------------------------------------------------------------------------
@@ -67,7 +78,8 @@ cudaError_t launch_sleep(std::int64_t sleep_ns, cudaStream_t stream);
 // ---- low-latency (LL) ------------------------------------------------------------------------
 
 /// LL dispatch. Receive buffer of rank r: `recv[r]` = [local expert][source rank][max_tokens]
-/// messages of LlMessage::bytes(); `recv_flags[r]` = [local expert][source rank] counts.
+/// messages of LlMessage::bytes(); `recv_flags[r]` = [local expert][source rank] counts, then
+/// [source rank] done counters. FP8 needs hidden % 512 == 0 (16-byte aligned messages).
 /// Slots are assigned deterministically (token-major order within each expert). `slots`
 /// receives the slot of every (token, k) copy (-1 for k without expert) for the combine.
 struct DispatchArgs {
@@ -120,8 +132,8 @@ cudaError_t launch_ll_fill_expert_out(int num_ranks, int rank, int hidden, int n
 
 /// HT dispatch: one record per (token, destination rank). Receive buffer of rank r: `recv[r]` =
 /// [source rank][max_tokens] records of HtRecord::bytes(); `recv_flags[r]` = [source rank]
-/// counts. `slots` receives the slot of token t at rank d ([num_tokens, num_ranks], -1 = not
-/// sent).
+/// counts, then [source rank] done counters. `slots` receives the slot of token t at rank d
+/// ([num_tokens, num_ranks], -1 = not sent).
 using HtDispatchArgs = DispatchArgs;
 cudaError_t launch_ht_dispatch(const HtDispatchArgs& args, int num_blocks, cudaStream_t stream);
 

@@ -3,9 +3,11 @@
 // Dispatch (push): block b owns a contiguous token range. It first counts, per expert, the copies
 // of all earlier tokens (its slot base) and of all tokens (the totals), then gives each of its own
 // copies a slot in token-major order, so slots are the same on every run. Warps then move
-// (token, 512-column chunk) items: load BF16, quantize once (FP8), store to every top-k target.
-// The last block to finish sends every expert its count, zero included, so each receiver's
-// dispatch completes only when every sender is done (the implicit all-to-all barrier).
+// (token, 512-column chunk) items: load BF16, quantize once (FP8), store to every top-k target
+// with one 16-byte store per lane (and the chunk's four scales in one 16-byte store). Every
+// expert gets its count, zero included, and every block signals "done" to every rank once its
+// sends are out, so each receiver's dispatch completes only when every sender is done (the
+// implicit all-to-all barrier; kernels.h).
 //
 // Combine (pull): each rank flags "my expert outputs are ready" to every rank, waits for all
 // flags, then each home rank loads its copies' rows over NVLink and sums them in fp32 registers:
@@ -25,18 +27,12 @@ using device::Bf16x16;
 
 template <bool kFp8>
 __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatchArgs a) {
-  extern __shared__ int smem[];
-  const std::uint64_t t_start = device::now_ns();
-  device::record_stamp(a.sync.stamps, 0, t_start);
-  const std::uint64_t deadline = t_start + static_cast<std::uint64_t>(a.sync.timeout_ns);
-
+  const device::DispatchBlock blk = device::begin_dispatch(a);
+  int* const smem = blk.smem;
   const int num_ranks = a.sync.num_ranks, rank = a.sync.rank, topk = a.topk;
-  const int experts_per_rank = a.num_experts / num_ranks;
-  const int per_block = device::tokens_per_block(a.num_tokens, static_cast<int>(gridDim.x));
-  const int t0 = min(a.num_tokens, static_cast<int>(blockIdx.x) * per_block);
-  const int t1 = min(a.num_tokens, t0 + per_block);
+  const int experts_per_rank = blk.experts_per_rank, t0 = blk.t0, t1 = blk.t1;
 
-  // smem: slot_base[E] (running), total[E], slot of each own copy [(t1 - t0) * topk].
+  // smem: slot_base[E] (running), total[E], slot of each own copy [per_block * topk].
   int* slot_base = smem;
   int* total = smem + a.num_experts;
   int* own_slot = smem + 2 * a.num_experts;
@@ -67,21 +63,23 @@ __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatc
       }
     }
   }
+  // Counts, zero included: every block knows the totals; block b sends experts b, b + G, ...
+  for (int e = static_cast<int>(blockIdx.x + gridDim.x * threadIdx.x); e < a.num_experts;
+       e += static_cast<int>(gridDim.x * blockDim.x))
+    a.recv_flags[e / experts_per_rank][(e % experts_per_rank) * num_ranks + rank] =
+        device::make_flag(a.sync.epoch, static_cast<unsigned>(total[e]));
   __syncthreads();
 
   const LlMessage msg{a.hidden, kFp8};
   const std::int64_t msg_bytes = msg.bytes();
-  const int num_chunks = (a.hidden + kChunkCols - 1) / kChunkCols;
-  const int num_items = (t1 - t0) * num_chunks;
-  const int num_warps = static_cast<int>(blockDim.x >> 5);
-  for (int item = device::warp_id(); item < num_items; item += num_warps) {
-    const int t = t0 + item / num_chunks;
-    const int chunk = item % num_chunks;
-    const int base = chunk * kChunkCols;
-    const Bf16x16 v =
-        device::load_chunk(a.x + static_cast<std::int64_t>(t) * a.hidden, base, a.hidden);
-    device::Fp8x16 q{};
-    if constexpr (kFp8) q = device::quantize_fp8(v);
+  const auto message = [&](int e, int slot) {
+    return a.recv[e / experts_per_rank] +
+           ((static_cast<std::int64_t>(e % experts_per_rank) * num_ranks + rank) * a.max_tokens +
+            slot) *
+               msg_bytes;
+  };
+  device::for_each_chunk(a.x, a.hidden, t0, t1, [&](int t, int chunk, int base, const Bf16x16& v) {
+    const device::ChunkPayload p = device::make_payload<kFp8>(v);
     const int my_e = device::lane_id() < topk ? a.topk_idx[t * topk + device::lane_id()] : -1;
     const int my_slot =
         device::lane_id() < topk ? own_slot[(t - t0) * topk + device::lane_id()] : -1;
@@ -89,60 +87,28 @@ __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatc
       const int e = __shfl_sync(0xffffffffu, my_e, k);
       const int slot = __shfl_sync(0xffffffffu, my_slot, k);
       if (e < 0) continue;
-      const int dst = e / experts_per_rank;
-      const int local_e = e % experts_per_rank;
-      std::uint8_t* m =
-          a.recv[dst] +
-          ((static_cast<std::int64_t>(local_e) * num_ranks + rank) * a.max_tokens + slot) *
-              msg_bytes;
-      device::store_payload<kFp8>(m + msg.data_offset(),
-                                  reinterpret_cast<float*>(m + msg.scale_offset()), base, a.hidden,
-                                  v, q);
+      std::uint8_t* m = message(e, slot);
+      device::store_chunk_data<kFp8>(m + msg.data_offset(), base, a.hidden, p);
+      if (kFp8)
+        device::store_chunk_scales(reinterpret_cast<float*>(m + msg.scale_offset()), base, a.hidden,
+                                   p);
       if (chunk == 0 && device::lane_id() == 0)
         device::store_v4(m, make_uint4(static_cast<unsigned>(t), static_cast<unsigned>(k),
                                        static_cast<unsigned>(rank), static_cast<unsigned>(e)));
     }
-  }
+  });
 
-  // Counts, zero included, once every block's data is out.
-  if (device::finish_block_sends(a.sync.blocks_done)) {
-    for (int e = threadIdx.x; e < a.num_experts; e += blockDim.x) {
-      const int dst = e / experts_per_rank;
-      const int local_e = e % experts_per_rank;
-      device::store_release_sys(&a.recv_flags[dst][local_e * num_ranks + rank],
-                                device::make_flag(a.sync.epoch, static_cast<unsigned>(total[e])));
-    }
-    __syncthreads();
-  }
+  device::signal_block_done(a.sync, a.recv_flags, a.num_experts);
   device::record_stamp(a.sync.stamps, 1, device::now_ns());
-
-  // Wait for the count of every (local expert, source rank).
-  const int num_flags = experts_per_rank * num_ranks;
-  for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); i < num_flags;
-       i += static_cast<int>(gridDim.x * blockDim.x))
-    device::wait_flag(&a.recv_flags[rank][i], a.sync.epoch, deadline, a.sync.error,
-                      WaitKind::kLlDispatchCount, i % num_ranks);
-  __syncthreads();
+  device::wait_all_done(a.sync, a.recv_flags[rank] + a.num_experts, blk.deadline_ns,
+                        WaitKind::kLlDispatchCount);
   device::record_stamp(a.sync.stamps, 2, device::now_ns());
 }
 
 __global__ void __launch_bounds__(kCombineThreads) ll_combine_kernel(LlCombineArgs a) {
-  const std::uint64_t t_start = device::now_ns();
-  device::record_stamp(a.sync.stamps, 0, t_start);
-  const std::uint64_t deadline = t_start + static_cast<std::uint64_t>(a.sync.timeout_ns);
-  device::exchange_ready(a.sync, a.ready_flags, deadline, WaitKind::kLlCombineReady);
-  device::record_stamp(a.sync.stamps, 1, device::now_ns());
-  if (*reinterpret_cast<volatile int*>(a.sync.error) != 0) return;
-
   const int num_ranks = a.sync.num_ranks, rank = a.sync.rank, topk = a.topk;
   const int experts_per_rank = a.num_experts / num_ranks;
-  const int num_chunks = (a.hidden + kChunkCols - 1) / kChunkCols;
-  const int num_items = a.num_tokens * num_chunks;
-  const int warp_global = static_cast<int>(blockIdx.x * (blockDim.x >> 5)) + device::warp_id();
-  const int num_warps = static_cast<int>(gridDim.x * (blockDim.x >> 5));
-  for (int item = warp_global; item < num_items; item += num_warps) {
-    const int t = item / num_chunks;
-    const int base = (item % num_chunks) * kChunkCols;
+  device::combine_items(a, WaitKind::kLlCombineReady, [&](int t, int base) {
     const int my_e = device::lane_id() < topk ? a.topk_idx[t * topk + device::lane_id()] : -1;
     const int my_slot = device::lane_id() < topk ? a.slots[t * topk + device::lane_id()] : -1;
     const float my_w =
@@ -179,9 +145,7 @@ __global__ void __launch_bounds__(kCombineThreads) ll_combine_kernel(LlCombineAr
     }
     device::store_chunk(a.out + static_cast<std::int64_t>(t) * a.hidden, base, a.hidden,
                         device::pack_bf16(acc));
-  }
-  __syncthreads();
-  device::record_stamp(a.sync.stamps, 2, device::now_ns());
+  });
 }
 
 /// One block per (local expert, source rank): rows [0, count) get the test expert's output.
@@ -209,18 +173,19 @@ __global__ void ll_fill_expert_out_kernel(int num_ranks, int rank, int hidden, i
 
 cudaError_t launch_ll_dispatch(const DispatchArgs& args, int num_blocks, cudaStream_t stream) {
   if (!device::dispatch_shape_ok(args, num_blocks)) return cudaErrorInvalidValue;
+  if (args.fp8 && args.hidden % kChunkCols != 0) return cudaErrorInvalidValue;
   const int per_block = device::tokens_per_block(args.num_tokens, num_blocks);
   const std::size_t smem = sizeof(int) * (2 * static_cast<std::size_t>(args.num_experts) +
                                           static_cast<std::size_t>(per_block) * args.topk);
-  return device::launch_with_smem(args.fp8 ? ll_dispatch_kernel<true> : ll_dispatch_kernel<false>,
-                                  num_blocks, kDispatchThreads, smem, stream, args);
+  return device::launch(args.fp8 ? ll_dispatch_kernel<true> : ll_dispatch_kernel<false>, num_blocks,
+                        kDispatchThreads, smem, stream, args);
 }
 
 cudaError_t launch_ll_combine(const LlCombineArgs& args, int num_blocks, cudaStream_t stream) {
   if (num_blocks < 1 || args.topk > 32 || args.hidden % kScaleBlock != 0)
     return cudaErrorInvalidValue;
-  ll_combine_kernel<<<num_blocks, kCombineThreads, 0, stream>>>(args);
-  return cudaGetLastError();
+  return device::launch(ll_combine_kernel, num_blocks, kCombineThreads, 0, stream, args,
+                        /*dependent=*/true);
 }
 
 cudaError_t launch_ll_fill_expert_out(int num_ranks, int rank, int hidden, int num_experts,

@@ -28,12 +28,13 @@ __global__ void pack_rows_kernel(int rank, int hidden, bool fp8, std::int64_t nu
     const int base = chunk * kChunkCols;
     const Bf16x16 v = device::load_chunk(x + static_cast<std::int64_t>(t) * hidden, base, hidden);
     std::uint8_t* m = send_buf + row * msg.bytes();
-    float* scales = reinterpret_cast<float*>(m + msg.scale_offset());
     if (fp8) {
-      device::store_payload<true>(m + msg.data_offset(), scales, base, hidden, v,
-                                  device::quantize_fp8(v));
+      const device::ChunkPayload p = device::make_payload<true>(v);
+      device::store_chunk_data<true>(m + msg.data_offset(), base, hidden, p);
+      device::store_chunk_scales(reinterpret_cast<float*>(m + msg.scale_offset()), base, hidden, p);
     } else {
-      device::store_payload<false>(m + msg.data_offset(), scales, base, hidden, v, {});
+      device::store_chunk_data<false>(m + msg.data_offset(), base, hidden,
+                                      device::make_payload<false>(v));
     }
     if (chunk == 0 && lane_id() == 0)
       device::store_v4(
@@ -90,7 +91,7 @@ cudaError_t launch_pack_rows(int rank, int hidden, bool fp8, std::int64_t num_ro
                              const std::uint16_t* x, const std::int32_t* entry_token,
                              const std::int32_t* entry_k, const std::int32_t* entry_expert,
                              std::uint8_t* send_buf, cudaStream_t stream) {
-  if (hidden % kScaleBlock != 0) return cudaErrorInvalidValue;
+  if (hidden % kScaleBlock != 0 || (fp8 && hidden % kChunkCols != 0)) return cudaErrorInvalidValue;
   if (num_rows == 0) return cudaSuccess;
   pack_rows_kernel<<<264, 256, 0, stream>>>(rank, hidden, fp8, num_rows, x, entry_token, entry_k,
                                             entry_expert, send_buf);

@@ -40,8 +40,10 @@ __global__ void fill_input_kernel(int rank, int num_tokens, int hidden, std::uin
   }
 }
 
-/// Every rank moves bytes_per_peer to (from) each other rank; 16-byte accesses interleaved over
-/// peers so every link is busy at once. The pull variant folds what it loads into `sink`.
+/// Every rank moves bytes_per_peer to (from) each other rank, all peers at once: each warp moves
+/// 512 contiguous bytes (32 x 16) of one peer per step, consecutive warps cycle through the
+/// peers, as the dispatch and combine kernels access rows. The pull variant folds what it loads
+/// into a value it keeps alive.
 __global__ void link_probe_kernel(int num_ranks, int rank, PerRank<std::uint8_t> buf,
                                   std::int64_t bytes_per_peer, bool pull) {
   const std::int64_t vecs = bytes_per_peer / 16;
@@ -51,8 +53,9 @@ __global__ void link_probe_kernel(int num_ranks, int rank, PerRank<std::uint8_t>
   uint4 fold = make_uint4(0, 0, 0, 0);
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += stride) {
-    const int peer = (rank + 1 + static_cast<int>(i % num_peers)) % num_ranks;
-    const std::int64_t v = i / num_peers;
+    const std::int64_t run = i >> 5;  // the warp's 512-byte run
+    const int peer = (rank + 1 + static_cast<int>(run % num_peers)) % num_ranks;
+    const std::int64_t v = (run / num_peers) * 32 + (i & 31);
     if (pull) {
       const uint4* src = reinterpret_cast<const uint4*>(buf.ptr[peer] + rank * bytes_per_peer);
       uint4 x;

@@ -4,6 +4,7 @@
 
 #include "bench/cases.h"
 #include "bench/samples.h"
+#include "bench/send_plan.h"
 #include "epscope/error.h"
 
 namespace epscope::bench {
@@ -43,22 +44,203 @@ TEST(CaseFile, ParsesNamesListsAndOffsets) {
 
 TEST(Validate, RejectsWhatCannotRunBeforeAnyKernel) {
   const Scenario s = two_gpus();
-  EXPECT_NO_THROW(validate_bench_scenario(s, {scenario_case(s)}, 2));
+  const BenchOptions o;
+  EXPECT_NO_THROW(validate_bench_scenario(s, {scenario_case(s)}, o, 2));
   // A missing GPU.
-  EXPECT_THROW(validate_bench_scenario(s, {scenario_case(s)}, 1), InputError);
+  EXPECT_THROW(validate_bench_scenario(s, {scenario_case(s)}, o, 1), InputError);
   // Tokens above max_tokens_per_rank.
-  EXPECT_THROW(validate_bench_scenario(s, {{"big", {129, 1}, {}}}, 2), InputError);
+  EXPECT_THROW(validate_bench_scenario(s, {{"big", {129, 1}, {}}}, o, 2), InputError);
   // A token list that does not match the rank count.
-  EXPECT_THROW(validate_bench_scenario(s, {{"three", {1, 1, 1}, {}}}, 2), InputError);
+  EXPECT_THROW(validate_bench_scenario(s, {{"three", {1, 1, 1}, {}}}, o, 2), InputError);
   // More than one node.
   Scenario two_nodes = s;
   two_nodes.cluster.num_nodes = 2;
-  EXPECT_THROW(validate_bench_scenario(two_nodes, {}, 8), InputError);
+  EXPECT_THROW(validate_bench_scenario(two_nodes, {}, o, 8), InputError);
+  // FP8 LL messages of hidden 640 would be 676 bytes: not 16-byte aligned.
+  Scenario odd_hidden = s;
+  odd_hidden.moe.hidden = 640;
+  EXPECT_THROW(validate_bench_scenario(odd_hidden, {scenario_case(s)}, o, 2), InputError);
+  odd_hidden.mode = KernelMode::kHighThroughput;  // HT records are padded to 16 bytes
+  EXPECT_NO_THROW(validate_bench_scenario(odd_hidden, {scenario_case(s)}, o, 2));
   try {
-    validate_bench_scenario(s, {{"big", {129, 1}, {}}}, 2);
+    validate_bench_scenario(s, {{"big", {129, 1}, {}}}, o, 2);
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("max_tokens_per_rank = 128"), std::string::npos);
   }
+}
+
+Scenario cluster(int nodes, int gpus_per_node) {
+  Scenario s;
+  s.cluster.num_nodes = nodes;
+  s.cluster.gpus_per_node = gpus_per_node;
+  s.cluster.nvlink_domain_size = gpus_per_node;
+  s.moe.num_experts = 256;
+  s.moe.max_tokens_per_rank = 128;
+  s.tokens_per_rank.assign(static_cast<std::size_t>(nodes * gpus_per_node), 16);
+  return s;
+}
+
+BenchOptions with(const std::string& backend, const std::string& launch) {
+  BenchOptions o;
+  o.backend = backend;
+  o.launch = launch;
+  return o;
+}
+
+TEST(Validate, NcclUnderMpiTakesAnyNodeAndGpuCount) {
+  // 2 nodes x 2 GPUs and 4 x 8 = 32 ranks (more than this machine's 4 devices: under MPI the
+  // devices are checked per host by place_mpi_rank).
+  for (const auto& [nodes, gpus] : {std::pair{2, 2}, std::pair{4, 8}, std::pair{2, 16}}) {
+    const Scenario s = cluster(nodes, gpus);
+    EXPECT_NO_THROW(validate_bench_scenario(s, {scenario_case(s)}, with("nccl", "mpi"), 4))
+        << nodes << " x " << gpus;
+  }
+  // One process drives at most the devices it sees, whatever the backend.
+  const Scenario big = cluster(4, 8);
+  EXPECT_THROW(validate_bench_scenario(big, {scenario_case(big)}, with("nccl", "one-process"), 4),
+               InputError);
+  // The nvlink backend stays on one node of at most 8 GPUs, with a message saying what to use.
+  const Scenario two_nodes = cluster(2, 2);
+  try {
+    validate_bench_scenario(two_nodes, {scenario_case(two_nodes)}, with("nvlink", "one-process"),
+                            8);
+    FAIL() << "two nodes accepted for nvlink";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--backend nccl --launch mpi"), std::string::npos)
+        << e.what();
+  }
+  const Scenario sixteen = cluster(1, 16);
+  EXPECT_THROW(
+      validate_bench_scenario(sixteen, {scenario_case(sixteen)}, with("nvlink", "per-gpu"), 16),
+      InputError);
+}
+
+TEST(Fault, ParsesTheThreeKinds) {
+  const FaultSpec never = parse_fault("1:never-send");
+  EXPECT_EQ(never.kind, FaultKind::kNeverSend);
+  EXPECT_EQ(never.rank, 1);
+  const FaultSpec late = parse_fault("3:late:2500.5");
+  EXPECT_EQ(late.kind, FaultKind::kLate);
+  EXPECT_EQ(late.rank, 3);
+  EXPECT_DOUBLE_EQ(late.delay_us, 2500.5);
+  const FaultSpec gone = parse_fault("0:exit");
+  EXPECT_EQ(gone.kind, FaultKind::kExit);
+  EXPECT_EQ(gone.rank, 0);
+  EXPECT_EQ(to_string(late), "3:late:2500.5");
+  EXPECT_EQ(to_string(FaultSpec{}), "none");
+}
+
+TEST(Fault, BadRankKindOrDelayIsAnInputErrorNamingTheFlag) {
+  for (const char* bad : {"", "1", ":exit", "x:exit", "-1:exit", "1.5:exit", " 1:exit", "1:crash",
+                          "1:never", "1:late", "1:late:", "1:late:-5", "1:late:0", "1:late:abc",
+                          "1:late:inf", "1:late:nan", "1:late:1e9", "1:exit:now"}) {
+    try {
+      parse_fault(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), "--fault") << bad;
+      EXPECT_NE(std::string(e.what()).find(std::string("'") + bad + "'"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+TEST(Fault, RankOutsideTheScenarioOrExitInOneProcessIsRejected) {
+  const Scenario s = two_gpus();
+  BenchOptions o;
+  o.fault = parse_fault("2:never-send");
+  EXPECT_THROW(validate_bench_scenario(s, {scenario_case(s)}, o, 2), InputError);
+  o.fault = parse_fault("1:never-send");
+  EXPECT_NO_THROW(validate_bench_scenario(s, {scenario_case(s)}, o, 2));
+  // exit kills a process: one process per GPU only.
+  o.fault = parse_fault("1:exit");
+  EXPECT_THROW(o.validate(), InputError);
+  o.launch = "per-gpu";
+  EXPECT_NO_THROW(o.validate());
+  o.backend = "nccl";
+  o.launch = "mpi";
+  EXPECT_NO_THROW(o.validate());
+}
+
+TEST(MpiPlacement, DeviceIsTheNodeLocalRank) {
+  // mpirun -np 4 on one 4-GPU host, --nodes 2 --gpus-per-node 2: two emulated nodes.
+  for (int r = 0; r < 4; ++r) {
+    const MpiPlacement p = place_mpi_rank({r, 4, r, 4, 0}, 2, 4);
+    EXPECT_EQ(p.device, r);
+    EXPECT_EQ(p.nodes_on_host, 2);
+  }
+  // 16 ranks on two 8-GPU hosts, --gpus-per-node 8: world rank 13 is local rank 5 of host 1.
+  const MpiPlacement p = place_mpi_rank({13, 16, 5, 8, 8}, 8, 8);
+  EXPECT_EQ(p.device, 5);
+  EXPECT_EQ(p.nodes_on_host, 1);
+  // 4096 ranks, 512 hosts of 8.
+  EXPECT_EQ(place_mpi_rank({4095, 4096, 7, 8, 4088}, 8, 8).device, 7);
+}
+
+TEST(MpiPlacement, HostsThatDoNotHoldWholeNodesAreRejected) {
+  // A host running ranks 2..5 splits two 4-GPU nodes.
+  EXPECT_THROW(place_mpi_rank({3, 8, 1, 4, 2}, 4, 8), InputError);
+  // A host running 3 processes with --gpus-per-node 2.
+  EXPECT_THROW(place_mpi_rank({1, 6, 1, 3, 0}, 2, 8), InputError);
+  // More processes on a host than it has devices.
+  try {
+    place_mpi_rank({0, 8, 0, 8, 0}, 8, 4);
+    FAIL() << "8 processes on 4 devices accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("4 CUDA device"), std::string::npos) << e.what();
+  }
+  // Ranks of one host not consecutive (round-robin mapping): rank 5 as local rank 1 of a host
+  // whose first rank is 1.
+  EXPECT_THROW(place_mpi_rank({5, 8, 1, 2, 1}, 2, 8), InputError);
+}
+
+/// One rank's top-k: every token's experts, -1 = none.
+RankTopk topk_of(const std::vector<std::vector<std::int32_t>>& tokens) {
+  RankTopk tk;
+  tk.num_tokens = static_cast<std::int64_t>(tokens.size());
+  for (const auto& t : tokens)
+    tk.expert_idx.insert(tk.expert_idx.end(), t.begin(), t.end());
+  return tk;
+}
+
+TEST(SendPlan, PerRankRowsDeduplicateAtAnyRankCount) {
+  // 2 experts per rank, top-4, ranks above 31 (a 32-bit rank mask cannot hold them).
+  // Token 0: both experts of the last rank, one of rank 33, none. Token 1: the other expert of
+  // rank 33, both experts of rank `mid`, expert 0.
+  for (const auto& [ranks, mid] : {std::pair{64, 40}, std::pair{4096, 65}}) {
+    const int last = ranks - 1;
+    const RankTopk tk = topk_of({{2 * last, 2 * last + 1, 66, -1}, {67, 2 * mid, 2 * mid + 1, 0}});
+    const SendPlan plan = plan_send_rows(tk, 4, ranks, 2, /*per_rank=*/true);
+    // Rows: rank 0 <- (1, k3); rank 33 <- (0, k2), (1, k0); mid <- (1, k1); last <- (0, k0).
+    // 5 rows, grouped by destination, token-major inside.
+    ASSERT_EQ(plan.num_rows(), 5) << ranks;
+    ASSERT_EQ(plan.rows_to.size(), static_cast<std::size_t>(ranks));
+    EXPECT_EQ(plan.rows_to[0], 1);
+    EXPECT_EQ(plan.rows_to[33], 2);
+    EXPECT_EQ(plan.rows_to[static_cast<std::size_t>(mid)], 1);
+    EXPECT_EQ(plan.rows_to[static_cast<std::size_t>(last)], 1);
+    EXPECT_EQ(plan.first_row[33], 1);
+    EXPECT_EQ(plan.first_row[static_cast<std::size_t>(mid)], 3);
+    EXPECT_EQ(plan.first_row[static_cast<std::size_t>(last)], 4);
+    EXPECT_EQ(plan.token, (std::vector<std::int32_t>{1, 0, 1, 1, 0}));
+    EXPECT_EQ(plan.k, (std::vector<std::int32_t>{3, 2, 0, 1, 0}));
+    EXPECT_EQ(plan.expert, (std::vector<std::int32_t>{0, 66, 67, 2 * mid, 2 * last}));
+    // Copies (0, k1) and (1, k2) ride on their rank's first row: -1.
+    EXPECT_EQ(plan.row_of_copy, (std::vector<std::int32_t>{4, -1, 1, -1, 2, 3, -1, 0}));
+  }
+}
+
+TEST(SendPlan, PerExpertRowsKeepEveryCopy) {
+  // 64 ranks, 4 experts each, top-2: token 0 -> experts 255, 252 (both rank 63); token 1 -> 0.
+  const RankTopk tk = topk_of({{255, 252}, {0, -1}});
+  const SendPlan plan = plan_send_rows(tk, 2, 64, 4, /*per_rank=*/false);
+  ASSERT_EQ(plan.num_rows(), 3);
+  EXPECT_EQ(plan.rows_to[63], 2);
+  EXPECT_EQ(plan.rows_to[0], 1);
+  EXPECT_EQ(plan.first_row[63], 1);
+  EXPECT_EQ(plan.token, (std::vector<std::int32_t>{1, 0, 0}));
+  EXPECT_EQ(plan.k, (std::vector<std::int32_t>{0, 0, 1}));
+  EXPECT_EQ(plan.row_of_copy, (std::vector<std::int32_t>{1, 2, 0, -1}));
 }
 
 TEST(Options, ValidateNamesTheFlag) {

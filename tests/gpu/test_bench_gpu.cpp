@@ -1,7 +1,12 @@
 // Runs the harness with --check on real GPUs: balanced, one hot sender, zero-token ranks,
 // exactly max_tokens_per_rank, one token, a hot expert; LL and HT, FP8 and BF16; our kernels in
-// one process and in one process per GPU, and NCCL. Needs 2+ GPUs with peer access.
+// one process and in one process per GPU, and NCCL. Then injected faults (--fault): a rank that
+// never sends, sends late or dies mid-dispatch must be named by every other rank, and the run
+// must fail instead of hanging. Needs 2+ GPUs with peer access.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <sstream>
 
 #include "bench/backends.h"
 #include "bench/launch.h"
@@ -132,6 +137,120 @@ TEST_F(GpuBench, TimeoutNamesRankAndPeerInsteadOfHanging) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("waiting for rank 1"), std::string::npos) << e.what();
   }
+}
+
+/// Runs one case with an injected fault and returns the error it must end with.
+std::string fault_error(const Scenario& s, BenchOptions o, const std::string& fault) {
+  o.fault = parse_fault(fault);
+  o.check = false;
+  const int n = s.num_ranks();
+  try {
+    run_bench(s, {{"fault", std::vector<std::int64_t>(static_cast<std::size_t>(n), 16), {}}}, o);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "--fault " << fault << ": the run did not fail";
+  return {};
+}
+
+/// The peers rank `r` says it waited for, from "rank R timed out after T ms waiting for rank P"
+/// or "... waiting for ranks P, Q" (empty when rank r reported no such line).
+std::vector<int> peers_named_by(const std::string& message, int r) {
+  const auto at = message.find(fmt::format("rank {} timed out after", r));
+  if (at == std::string::npos) return {};
+  const auto wait = message.find("waiting for rank", at);
+  if (wait == std::string::npos || wait > message.find(';', at)) return {};
+  std::istringstream list(message.substr(wait + 16, message.find('(', wait) - wait - 16));
+  std::vector<int> peers;
+  std::string word;
+  while (list >> word)
+    if (word != "s") peers.push_back(std::stoi(word.substr(word.front() == 's' ? 1 : 0)));
+  return peers;
+}
+
+/// Every rank but `faulty` reported a timeout that names `faulty` among the peers it waited for.
+void expect_others_name(const std::string& message, int num_ranks, int faulty) {
+  for (int r = 0; r < num_ranks; ++r) {
+    if (r == faulty) continue;
+    const std::vector<int> peers = peers_named_by(message, r);
+    EXPECT_NE(std::find(peers.begin(), peers.end(), faulty), peers.end())
+        << "rank " << r << " does not name rank " << faulty << ": " << message;
+  }
+}
+
+BenchOptions fault_options(const std::string& backend, const std::string& launch,
+                           double timeout_ms) {
+  BenchOptions o = check_options(backend, launch);
+  o.timeout_ms = timeout_ms;
+  o.warmup = 0;
+  o.iters = 1;
+  return o;
+}
+
+/// --fault 1:never-send on LL and HT: every other rank names rank 1 in the dispatch counts.
+void expect_never_send_named(const std::string& launch) {
+  const int n = gpus_for_test();
+  for (KernelMode mode : {KernelMode::kLowLatency, KernelMode::kHighThroughput}) {
+    SCOPED_TRACE(to_string(mode));
+    const std::string message = fault_error(scenario_for(n, mode, DispatchDtype::kFp8),
+                                            fault_options("nvlink", launch, 300), "1:never-send");
+    expect_others_name(message, n, 1);
+    EXPECT_NE(message.find("dispatch counts"), std::string::npos) << message;
+  }
+}
+
+// One launch mode per test: a process that has initialized CUDA cannot fork GPU workers.
+TEST_F(GpuBench, FaultNeverSendIsNamedByEveryOtherRankOneProcess) {
+  expect_never_send_named("one-process");
+}
+
+TEST_F(GpuBench, FaultNeverSendIsNamedByEveryOtherRankPerGpu) {
+  expect_never_send_named("per-gpu");
+}
+
+TEST_F(GpuBench, FaultLateSenderIsWaitedForWithinTheTimeoutAndNamedBeyondIt) {
+  const int n = gpus_for_test();
+  // Counts held back 400 ms, deadline 150 ms: every other rank gives up and names rank 1.
+  const std::string message =
+      fault_error(scenario_for(n, KernelMode::kHighThroughput, DispatchDtype::kFp8),
+                  fault_options("nvlink", "one-process", 150), "1:late:400000");
+  expect_others_name(message, n, 1);
+  // Held back 2 ms with a 5 s deadline: the run completes and every row is still right.
+  BenchOptions o = check_options("nvlink", "one-process");
+  o.fault = parse_fault("1:late:2000");
+  expect_all_correct(
+      run_bench(scenario_for(n, KernelMode::kLowLatency, DispatchDtype::kFp8), check_cases(n), o));
+}
+
+TEST_F(GpuBench, FaultLateSenderBeyondTheTimeoutIsNamedPerGpu) {
+  const int n = gpus_for_test();
+  const std::string message =
+      fault_error(scenario_for(n, KernelMode::kLowLatency, DispatchDtype::kFp8),
+                  fault_options("nvlink", "per-gpu", 150), "1:late:400000");
+  expect_others_name(message, n, 1);
+}
+
+TEST_F(GpuBench, FaultExitMidDispatchIsNamedByEveryOtherRank) {
+  const int n = gpus_for_test();
+  for (KernelMode mode : {KernelMode::kLowLatency, KernelMode::kHighThroughput}) {
+    const std::string message = fault_error(scenario_for(n, mode, DispatchDtype::kFp8),
+                                            fault_options("nvlink", "per-gpu", 300), "1:exit");
+    EXPECT_NE(message.find("rank 1: killed by signal 9"), std::string::npos) << message;
+    expect_others_name(message, n, 1);
+  }
+}
+
+TEST_F(GpuBench, NcclFaultsAbortTheCommunicatorAndNameThePeer) {
+  const int n = gpus_for_test();
+  Scenario s = scenario_for(n, KernelMode::kAllToAll, DispatchDtype::kFp8);
+  s.a2a_rows = A2aRows::kPerExpert;
+  for (const char* fault : {"1:never-send", "1:late:2000000"}) {
+    const std::string message = fault_error(s, fault_options("nccl", "one-process", 500), fault);
+    expect_others_name(message, n, 1);
+    EXPECT_NE(message.find("NCCL communicators aborted"), std::string::npos) << message;
+  }
+  // The aborted communicators are gone: a new run in the same process works.
+  expect_all_correct(run_bench(s, check_cases(n), check_options("nccl", "one-process")));
 }
 
 }  // namespace
