@@ -329,8 +329,9 @@ class PhaseModel {
     const auto i = static_cast<std::size_t>(c);
     const ClassTotals& t = phase_.send[static_cast<std::size_t>(s)];
     const auto bytes = static_cast<double>(t.bytes[i]);
-    return link_bottleneck(kPort[i], kWhat[i], s, busy_us(bytes, tx_gbps(c)), t.msgs[i], bytes,
-                           tx_gbps(c), unit_);
+    const double busy = busy_us(bytes, tx_gbps(c));
+    return make(kPort[i], s, busy, t.msgs[i], bytes, tx_gbps(c),
+                link_reasons_(kWhat[i], s, t.msgs[i], bytes, tx_gbps(c)));
   }
 
   double tx_gbps(LinkClass c) const {
