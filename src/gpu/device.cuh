@@ -301,16 +301,26 @@ __device__ __forceinline__ DispatchBlock begin_dispatch(const DispatchArgs& a) {
 
 /// Calls body(token, chunk index, chunk's first column, the chunk's BF16 values) for a dispatch
 /// block's work items, (token, 512-column chunk) over rows [t0, t1) of x, spread over its warps.
+/// The warp's next item is loaded before the body of the current one runs, so the load overlaps
+/// the body's stores (HT FP8 dispatch, 32 SMs: -8% on 2xH200, docs/performance.md); loading
+/// two items ahead was slower.
 template <typename Body>
 __device__ __forceinline__ void for_each_chunk(const std::uint16_t* x, int hidden, int t0, int t1,
                                                Body&& body) {
   const int num_chunks = (hidden + kChunkCols - 1) / kChunkCols;
   const int num_items = (t1 - t0) * num_chunks;
-  for (int item = warp_id(); item < num_items; item += static_cast<int>(blockDim.x >> 5)) {
-    const int t = t0 + item / num_chunks;
+  const int stride = static_cast<int>(blockDim.x >> 5);
+  const auto load = [&](int item) {
+    if (item >= num_items) return Bf16x16{};
+    return load_chunk(x + static_cast<std::int64_t>(t0 + item / num_chunks) * hidden,
+                      (item % num_chunks) * kChunkCols, hidden);
+  };
+  Bf16x16 next = load(warp_id());
+  for (int item = warp_id(); item < num_items; item += stride) {
+    const Bf16x16 v = next;
+    next = load(item + stride);
     const int chunk = item % num_chunks;
-    body(t, chunk, chunk * kChunkCols,
-         load_chunk(x + static_cast<std::int64_t>(t) * hidden, chunk * kChunkCols, hidden));
+    body(t0 + item / num_chunks, chunk, chunk * kChunkCols, v);
   }
 }
 
