@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU fault matrix of docs/reliability.md: injected faults (bench --fault), compute-sanitizer on
-# the LL and HT kernels, and NCCL under MPI (emulated nodes, faults). Needs 4 GPUs.
+# the LL and HT kernels, and NCCL under MPI (emulated nodes, faults). Uses up to 4 GPUs (at least
+# 2; GPUS overrides the count nvidia-smi gives).
 #   EPSCOPE=build-cuda/src/cli/epscope scripts/gpu_faults.sh faults sanitizers
 #   EPSCOPE_MPI=build-mpi/src/cli/epscope OMPI_ENV=ompi/env.sh scripts/gpu_faults.sh mpi
 # Each fault case prints one line: what was injected, the exit code, the wall time and the error
@@ -8,7 +9,9 @@
 # --timeout-ms deadline plus process start).
 set -u
 EPSCOPE=${EPSCOPE:-build-cuda/src/cli/epscope}
-B="--preset h100-cx7 --nodes 1 --gpus-per-node 4 --max-tokens-per-rank 64 --tokens 16 -w 0 -n 2"
+GPUS=${GPUS:-$(nvidia-smi -L | wc -l)}
+((GPUS > 4)) && GPUS=4
+B="--preset h100-cx7 --nodes 1 --gpus-per-node $GPUS --max-tokens-per-rank 64 --tokens 16 -w 0 -n 2"
 
 case_line() {  # case_line NAME COMMAND...: runs it (60 s cap), prints rc, seconds, stderr
   local name=$1
@@ -38,15 +41,19 @@ faults() {
 }
 
 sanitizers() {
-  # LL on GPUs 0,1 and HT on GPUs 2,3 at the same time; each tool in turn.
+  # LL on GPUs 0,1 and HT on GPUs 2,3 at the same time (one after the other with 2 GPUs); each
+  # tool in turn.
   local S="--preset h100-cx7 --nodes 1 --gpus-per-node 2 --max-tokens-per-rank 16 --tokens 5,1 -c -w 0 -n 1 --num-sms 8 --timeout-ms 60000"
+  local ht_gpus=2,3
+  ((GPUS < 4)) && ht_gpus=0,1
   for tool in synccheck memcheck racecheck; do
-    for pair in "ll 0,1" "ht 2,3"; do
+    for pair in "ll 0,1" "ht $ht_gpus"; do
       set -- $pair
       (CUDA_VISIBLE_DEVICES=$2 timeout 240 compute-sanitizer --tool $tool --error-exitcode 9 \
         $EPSCOPE bench $S --mode $1 >/tmp/san_$1.txt 2>&1
        echo "### compute-sanitizer --tool $tool, $1: rc=$?"
        grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|check:|Invalid|Race|Barrier|error' /tmp/san_$1.txt | head -20) &
+      ((GPUS < 4)) && wait
     done
     wait
   done
