@@ -5,6 +5,7 @@
 #include "bench/deepep.h"
 #include "bench/harness.h"
 #include "epscope/error.h"
+#include "epscope/json.h"
 #include "epscope/routing.h"
 
 namespace epscope::bench {
@@ -35,6 +36,12 @@ TEST(DeepEp, JobCarriesTheHarnessTopkForEveryCase) {
   EXPECT_EQ(job["num_ranks"], 4);
   EXPECT_EQ(job["max_tokens_per_rank"], 256);
   EXPECT_EQ(job["iters"], 7);
+  // The same MoE-shape fields as the scenario JSON and the measurement records.
+  const nlohmann::json shape = moe_shape_json(s.moe);
+  for (const auto& [field, value] : shape.items())
+    EXPECT_EQ(job[field], value) << field;
+  EXPECT_EQ(job["experts"], 256);
+  EXPECT_EQ(job["combine_dtype"], "bf16");
   ASSERT_EQ(job["cases"].size(), 2u);
   for (std::size_t c = 0; c < cases.size(); ++c) {
     const nlohmann::json& jc = job["cases"][c];
