@@ -4,6 +4,7 @@
 
 #include "bench/deepep.h"
 #include "bench/harness.h"
+#include "bench_fixtures.h"
 #include "epscope/error.h"
 #include "epscope/json.h"
 #include "epscope/routing.h"
@@ -12,13 +13,7 @@ namespace epscope::bench {
 namespace {
 
 Scenario four_gpus() {
-  Scenario s;
-  s.cluster = cluster_preset("h100-cx7");
-  s.cluster.num_nodes = 1;
-  s.cluster.gpus_per_node = 4;
-  s.cluster.nvlink_domain_size = 4;
-  s.moe.max_tokens_per_rank = 256;
-  s.tokens_per_rank = {64, 8, 0, 8};
+  Scenario s = test::one_node("h100-cx7", {64, 8, 0, 8});
   s.routing.seed = 7;
   return s;
 }
