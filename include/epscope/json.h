@@ -12,6 +12,10 @@
 namespace epscope {
 
 nlohmann::json to_json(const Scenario& scenario);
+/// The MoE-shape fields that a scenario, a measurement record (docs/measurements.md) and the
+/// DeepEP driver's job all carry: hidden, topk, experts, dispatch_dtype, combine_dtype,
+/// max_tokens_per_rank. Merge them into an object with `j.update(moe_shape_json(moe))`.
+nlohmann::json moe_shape_json(const MoeShape& moe);
 nlohmann::json to_json(const Bottleneck& bottleneck);
 /// {dispatch_us, combine_us, total_us, summary, dispatch: {...}, combine: {...}, ranks: [...]}
 nlohmann::json to_json(const EstimateResult& result);

@@ -15,6 +15,7 @@
 #include "bench/cases.h"
 #include "bench/harness.h"
 #include "epscope/error.h"
+#include "epscope/json.h"
 #include "epscope/routing.h"
 #include "gpu/layout.h"
 
@@ -133,12 +134,6 @@ nlohmann::json deepep_job(const Scenario& base, const std::vector<BenchCase>& ca
       {"version", kJobVersion},
       {"mode", to_string(base.mode)},
       {"num_ranks", base.num_ranks()},
-      {"hidden", base.moe.hidden},
-      {"topk", base.moe.topk},
-      {"experts", base.moe.num_experts},
-      {"dispatch_dtype", to_string(base.moe.dispatch_dtype)},
-      {"combine_dtype", to_string(base.moe.combine_dtype)},
-      {"max_tokens_per_rank", base.moe.max_tokens_per_rank},
       {"nvlink", base.cluster.nvlink_enabled},
       {"warmup", options.warmup},
       {"iters", options.iters},
@@ -149,6 +144,7 @@ nlohmann::json deepep_job(const Scenario& base, const std::vector<BenchCase>& ca
       {"system", options.system},
       {"cases", nlohmann::json::array()},
   };
+  job.update(moe_shape_json(base.moe));
   for (const BenchCase& bench_case : cases) {
     // The same top-k indices the harness would use for our own backends (harness.cpp).
     const std::vector<RankTopk> topk = sample_topk(case_scenario(base, bench_case));

@@ -5,6 +5,12 @@
 // --a2a-rows per-rank, one per (token, destination rank). Packing rows into the send buffer is
 // done at load time and not timed (as in the PyTorch all_to_all_single reference).
 //
+// Receive buffers: load_case also exchanges the counts (untimed) and grows each rank's recv_rows
+// and expert_rows to what it receives in that case. Sized for the worst case instead (every peer
+// sending a full buffer of rows) they would take R x the send buffer: 91 GB per GPU at 4096 ranks
+// and 128 tokens per rank (docs/performance.md). The timed dispatch exchanges the counts again
+// and fails with RunFailure, not an overrun, should they ever exceed what was allocated.
+//
 // Faults: NCCL ops take no deadline, so every wait polls the stream and each communicator's
 // asynchronous error (ncclCommGetAsyncError) against a host-side deadline; on an error or the
 // deadline every local communicator is aborted (ncclCommAbort) before the error is thrown, so no
@@ -21,11 +27,13 @@
 #include <cstring>
 #include <memory>
 #include <numeric>
+#include <span>
 #include <thread>
 
 #include "bench/backend_base.h"
 #include "bench/backends.h"
 #include "bench/send_plan.h"
+#include "epscope/lists.h"
 #include "gpu/layout.h"
 
 namespace epscope::bench {
@@ -52,8 +60,8 @@ struct NcclRank : RankBase {
   std::uint16_t* x = nullptr;
   std::int32_t* entry = nullptr;           // [3][max rows]: token, k, expert of each send row
   std::uint8_t* send_rows = nullptr;       // [max rows] messages, grouped by destination
-  std::uint8_t* recv_rows = nullptr;       // [R * max rows] messages, grouped by source
-  std::uint16_t* expert_rows = nullptr;    // one BF16 row per received row
+  std::uint8_t* recv_rows = nullptr;       // [recv capacity] messages, grouped by source
+  std::uint16_t* expert_rows = nullptr;    // [recv capacity] BF16 rows, one per received row
   std::uint16_t* combined_rows = nullptr;  // one BF16 row per sent row, back home
   std::int32_t* row_idx = nullptr;         // [T, K] -> combined row, -1 (SendPlan::row_of_copy)
   float* weights = nullptr;                // [T, K] top-k weights (per-expert rows)
@@ -65,7 +73,9 @@ struct NcclRank : RankBase {
   cudaStream_t probe_stream = nullptr;       // that read, beside the stuck NCCL kernel
   float* align_word = nullptr;
   SendPlan plan;
-  std::vector<std::int64_t> recv_off;
+  std::vector<std::int64_t> recv_off;   // [R] first received row of each peer's block
+  std::int64_t num_recv_rows = 0;       // in the last counts exchange (-1 counts as none)
+  std::int64_t recv_capacity_rows = 0;  // what recv_rows and expert_rows hold; grows in load_case
 };
 
 class NcclBackend final : public BackendBase<NcclRank> {
@@ -84,10 +94,7 @@ class NcclBackend final : public BackendBase<NcclRank> {
     nccl_ok(ncclGetVersion(&version), "ncclGetVersion");
     info_.nccl_version =
         fmt::format("{}.{}.{}", version / 10000, version / 100 % 100, version % 100);
-    // A token sends at most top-k rows, and per-rank rows at most one per rank.
-    const std::int64_t rows_per_token =
-        per_rank_ ? std::min(num_ranks_, base.moe.topk) : base.moe.topk;
-    max_rows_ = std::int64_t{base.moe.max_tokens_per_rank} * rows_per_token;
+    max_rows_ = max_send_rows(base.moe.max_tokens_per_rank, base.moe.topk, num_ranks_, per_rank_);
     for (const LocalRank& l : local_ranks)
       ranks_.push_back(allocate(l));
     std::vector<ncclComm_t> comms(ranks_.size());
@@ -161,14 +168,21 @@ class NcclBackend final : public BackendBase<NcclRank> {
               r.entry + 2 * max_rows_, r.send_rows, r.stream));
           EPSCOPE_CUDA_CHECK(cudaStreamSynchronize(r.stream));
         });
+    // What every rank receives in this case, so its receive buffers fit (untimed; the timed
+    // dispatch exchanges the same counts again).
+    for_each_rank([&](NcclRank& r) { mark_counts_missing(r); });
+    post_counts(/*with_fault=*/false);
+    wait_ranks("NCCL counts exchange, loading the case", options_.timeout_ms + kSetupGraceMs, true);
+    for_each_rank([&](NcclRank& r) {
+      lay_out_recv(r);
+      if (r.num_recv_rows > r.recv_capacity_rows) grow_recv(r, r.num_recv_rows);
+    });
   }
 
   void align(const std::vector<double>& start_offset_us) override {
     const double sleep_us = std::max(options_.sleep_us, kMinNcclSleepUs);
     for_each_rank([&](NcclRank& r) {
-      // -1 marks "no count from this peer yet"; read after a timeout (untimed, before the sleep).
-      EPSCOPE_CUDA_CHECK(
-          cudaMemsetAsync(r.recv_counts, 0xff, static_cast<std::size_t>(num_ranks_) * 8, r.stream));
+      mark_counts_missing(r);  // untimed, before the sleep
       EPSCOPE_CUDA_CHECK(gpu::launch_sleep(static_cast<std::int64_t>(sleep_us * 1e3), r.stream));
     });
     nccl_ok(ncclGroupStart(), "ncclGroupStart");
@@ -203,7 +217,7 @@ class NcclBackend final : public BackendBase<NcclRank> {
   void run_expert() override {
     for_each_rank([&](NcclRank& r) {
       EPSCOPE_CUDA_CHECK(gpu::launch_fill_row_outputs(r.rank, base_.moe.hidden, fp8_, per_rank_,
-                                                      total_recv(r), r.recv_rows, r.expert_rows,
+                                                      r.num_recv_rows, r.recv_rows, r.expert_rows,
                                                       r.stream));
       EPSCOPE_CUDA_CHECK(cudaStreamSynchronize(r.stream));
     });
@@ -213,7 +227,7 @@ class NcclBackend final : public BackendBase<NcclRank> {
     std::vector<CheckResult> results;
     for_each_rank([&](NcclRank& r) {
       CheckResult result;
-      std::vector<std::uint8_t> host(static_cast<std::size_t>(total_recv(r) * msg_bytes_));
+      std::vector<std::uint8_t> host(static_cast<std::size_t>(r.num_recv_rows * msg_bytes_));
       if (!host.empty())
         EPSCOPE_CUDA_CHECK(
             cudaMemcpy(host.data(), r.recv_rows, host.size(), cudaMemcpyDeviceToHost));
@@ -245,9 +259,6 @@ class NcclBackend final : public BackendBase<NcclRank> {
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.x, alloc_bytes(max_tokens * hidden * 2)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.entry, alloc_bytes(3 * max_rows_ * 4)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.send_rows, alloc_bytes(max_rows_ * msg_bytes_)));
-    EPSCOPE_CUDA_CHECK(cudaMalloc(&r.recv_rows, alloc_bytes(num_ranks_ * max_rows_ * msg_bytes_)));
-    EPSCOPE_CUDA_CHECK(
-        cudaMalloc(&r.expert_rows, alloc_bytes(num_ranks_ * max_rows_ * hidden * 2)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.combined_rows, alloc_bytes(max_rows_ * hidden * 2)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.row_idx, alloc_bytes(max_tokens * base_.moe.topk * 4)));
     EPSCOPE_CUDA_CHECK(cudaMalloc(&r.weights, alloc_bytes(max_tokens * base_.moe.topk * 4)));
@@ -265,12 +276,40 @@ class NcclBackend final : public BackendBase<NcclRank> {
     return r;
   }
 
-  /// Rows received in the last dispatch (a count that never arrived, -1, counts as none).
-  std::int64_t total_recv(const NcclRank& r) const {
-    std::int64_t total = 0;
-    for (int p = 0; p < num_ranks_; ++p)
-      total += std::max<std::int64_t>(r.host_recv_counts[p], 0);
-    return total;
+  /// Lays out where each peer's rows land from the counts just copied to the host.
+  void lay_out_recv(NcclRank& r) const {
+    r.num_recv_rows = lay_out_recv_rows(
+        std::span<const std::int64_t>(r.host_recv_counts, static_cast<std::size_t>(num_ranks_)),
+        r.recv_off);
+  }
+
+  /// Replaces the rank's receive buffers by ones of `rows` rows (load time; the rank's device is
+  /// current and its stream idle). Out of device memory is a RunFailure naming the size.
+  void grow_recv(NcclRank& r, std::int64_t rows) {
+    EPSCOPE_CUDA_CHECK(cudaFree(r.recv_rows));
+    EPSCOPE_CUDA_CHECK(cudaFree(r.expert_rows));
+    r.recv_rows = nullptr;
+    r.expert_rows = nullptr;
+    r.recv_capacity_rows = 0;
+    const RecvBytes bytes = recv_buffer_bytes(rows, base_.moe.hidden, fp8_);
+    cudaError_t err = cudaMalloc(&r.recv_rows, alloc_bytes(bytes.messages));
+    if (err == cudaSuccess) err = cudaMalloc(&r.expert_rows, alloc_bytes(bytes.expert_rows));
+    if (err != cudaSuccess) {
+      abort_all();
+      throw RunFailure(fmt::format(
+          "rank {}: cannot allocate {:.2f} GB of receive buffers for the {} rows it receives "
+          "with tokens {} ({}); NCCL communicators aborted",
+          r.rank, static_cast<double>(bytes.total()) / 1e9, rows,
+          format_token_list(scenario_.tokens_per_rank), cudaGetErrorString(err)));
+    }
+    r.recv_capacity_rows = rows;
+  }
+
+  /// Sets every device count to -1, "no count from this peer yet", on the rank's stream: what a
+  /// timeout reads in the counts exchange that follows.
+  void mark_counts_missing(NcclRank& r) const {
+    EPSCOPE_CUDA_CHECK(
+        cudaMemsetAsync(r.recv_counts, 0xff, static_cast<std::size_t>(num_ranks_) * 8, r.stream));
   }
 
   bool skips_sends(const NcclRank& r) const {
@@ -451,10 +490,13 @@ class NcclBackend final : public BackendBase<NcclRank> {
                         r.rank, to_string(fault)));
       }
     for (auto& r : ranks_) {
-      std::int64_t off = 0;
-      for (int p = 0; p < num_ranks_; ++p) {
-        r.recv_off[static_cast<std::size_t>(p)] = off;
-        off += std::max<std::int64_t>(r.host_recv_counts[p], 0);
+      lay_out_recv(r);
+      if (r.num_recv_rows > r.recv_capacity_rows) {
+        abort_all();
+        throw RunFailure(fmt::format(
+            "rank {}: its peers announced {} rows in dispatch, more than the {} its receive "
+            "buffers were sized for when the case was loaded; NCCL communicators aborted",
+            r.rank, r.num_recv_rows, r.recv_capacity_rows));
       }
     }
     nccl_ok(ncclGroupStart(), "ncclGroupStart");

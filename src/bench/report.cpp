@@ -11,6 +11,7 @@
 #include "bench/harness.h"
 #include "bench/stats.h"
 #include "epscope/error.h"
+#include "epscope/json.h"
 #include "epscope/lists.h"
 #include "epscope/traffic.h"
 
@@ -56,12 +57,6 @@ nlohmann::json measurement_record(const Scenario& scenario, const RunInfo& info,
       {"gpus_per_node", scenario.cluster.gpus_per_node},
       {"mode", to_string(scenario.mode)},
       {"nvlink", scenario.cluster.nvlink_enabled},
-      {"hidden", scenario.moe.hidden},
-      {"topk", scenario.moe.topk},
-      {"experts", scenario.moe.num_experts},
-      {"dispatch_dtype", to_string(scenario.moe.dispatch_dtype)},
-      {"combine_dtype", to_string(scenario.moe.combine_dtype)},
-      {"max_tokens_per_rank", scenario.moe.max_tokens_per_rank},
       {"tokens_per_rank", scenario.tokens_per_rank},
       {"rank", rank.rank},
       {"dispatch_us", d.p50},
@@ -87,6 +82,7 @@ nlohmann::json measurement_record(const Scenario& scenario, const RunInfo& info,
       {"predicted_combine_us", predicted.combine_us},
       {"predicted_b2b_us", pred_b2b},
   };
+  j.update(moe_shape_json(scenario.moe));
   if (!rank.dispatch_wait_us.empty()) {
     j["dispatch_wait_us"] = median(rank.dispatch_wait_us);
     j["dispatch_transfer_us"] = median(rank.dispatch_transfer_us);

@@ -1,6 +1,9 @@
 #include "bench/send_plan.h"
 
+#include <algorithm>
+
 #include "epscope/error.h"
+#include "gpu/layout.h"
 
 namespace epscope::bench {
 
@@ -49,6 +52,26 @@ SendPlan plan_send_rows(const RankTopk& topk, int k_max, int num_ranks, int expe
       plan.row_of_copy[copy] = static_cast<std::int32_t>(row);
     }
   return plan;
+}
+
+std::int64_t max_send_rows(int max_tokens_per_rank, int topk, int num_ranks, bool per_rank) {
+  const int rows_per_token = per_rank ? std::min(num_ranks, topk) : topk;
+  return std::int64_t{max_tokens_per_rank} * rows_per_token;
+}
+
+std::int64_t lay_out_recv_rows(std::span<const std::int64_t> rows_from,
+                               std::span<std::int64_t> first_row) {
+  EPSCOPE_ASSERT(first_row.size() == rows_from.size());
+  std::int64_t total = 0;
+  for (std::size_t p = 0; p < rows_from.size(); ++p) {
+    first_row[p] = total;
+    total += std::max<std::int64_t>(rows_from[p], 0);
+  }
+  return total;
+}
+
+RecvBytes recv_buffer_bytes(std::int64_t rows, int hidden, bool fp8) {
+  return {rows * gpu::LlMessage{hidden, fp8}.bytes(), rows * hidden * 2};
 }
 
 }  // namespace epscope::bench

@@ -113,25 +113,33 @@ class LinkReasons {
   std::size_t next_ = 0;
 };
 
+/// The buffers of fair_share_served, kept across the rows of a phase so that no row allocates.
+struct FairShareScratch {
+  std::vector<std::uint64_t> sorted;  // the flows' bytes, ascending
+  std::vector<std::uint64_t> below;   // below[i]: sum of the i smallest
+};
+
 /// served[i] = sum over j of min(b_j, b_i), the b the bytes of one sender's flows (fair share,
 /// docs/model.md §6). In whole bytes, so exact: the flows below b_i count whole, the others b_i.
-std::vector<double> fair_share_served(std::span<const TrafficMatrix::Cell> row) {
-  std::vector<std::uint64_t> sorted;
-  sorted.reserve(row.size());
+/// `served` is resized to the row; `scratch` is cleared, not reallocated, once large enough.
+void fair_share_served(std::span<const TrafficMatrix::Cell> row, FairShareScratch& scratch,
+                       std::vector<double>& served) {
+  std::vector<std::uint64_t>& sorted = scratch.sorted;
+  sorted.clear();
   for (const auto& cell : row)
     sorted.push_back(cell.transfer.bytes);
   std::sort(sorted.begin(), sorted.end());
-  std::vector<std::uint64_t> below(sorted.size() + 1, 0);  // below[i]: sum of the i smallest
+  std::vector<std::uint64_t>& below = scratch.below;
+  below.assign(sorted.size() + 1, 0);
   for (std::size_t i = 0; i < sorted.size(); ++i)
     below[i + 1] = below[i] + sorted[i];
-  std::vector<double> served(row.size());
+  served.resize(row.size());
   for (std::size_t i = 0; i < row.size(); ++i) {
     const std::uint64_t b = row[i].transfer.bytes;
     const auto smaller = static_cast<std::size_t>(
         std::lower_bound(sorted.begin(), sorted.end(), b) - sorted.begin());
     served[i] = static_cast<double>(below[smaller] + b * (sorted.size() - smaller));
   }
-  return served;
 }
 
 /// What one receiver hears in one phase: the sender that finishes last (the lowest rank among
@@ -192,13 +200,16 @@ class PhaseModel {
       const auto si = static_cast<std::size_t>(s);
       done[si] = moving[si] + load[si].send.at_us;
     }
+    // The fair-share branch's buffers, one set for every row of every stage: a row clears them.
+    std::array<std::vector<TrafficMatrix::Cell>, kNumLinkClasses> pools;
+    FairShareScratch scratch;
+    std::vector<double> served;
     for (const auto& stage : phase_.stages) {
       if (p_.fair_share > 0 || pull) {
         // Fair share (docs/model.md §6.2, a calibrated choice): a sender serves its destinations
         // at once, so its flow of b_r bytes to r ends after sum_j min(b_j, b_r) of its B bytes,
         // not B. The flows that share: a pusher's all (one loop issues them, at its busiest
         // resource's pace); a pulled-from rank's on the port of r's link class (§6.7).
-        std::array<std::vector<TrafficMatrix::Cell>, kNumLinkClasses> pools;
         stage.matrix.for_each_row([&](int s, std::span<const TrafficMatrix::Cell> row) {
           const auto si = static_cast<std::size_t>(s);
           const RankLoad& sender = load[si];
@@ -211,7 +222,7 @@ class PhaseModel {
           for (std::size_t c = 0; c < kNumLinkClasses; ++c) {
             const std::vector<TrafficMatrix::Cell>& pool = pools[c];
             if (pool.empty()) continue;
-            const std::vector<double> served = fair_share_served(pool);
+            fair_share_served(pool, scratch, served);
             double total = 0;
             std::uint64_t largest = 0;
             for (const auto& cell : pool) {

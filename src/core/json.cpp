@@ -38,23 +38,29 @@ nlohmann::json to_json(const Scenario& s) {
       {"nics_per_gpu", c.nics_per_gpu},
       {"oversubscription", c.oversubscription},
       {"mode", to_string(s.mode)},
-      {"hidden", s.moe.hidden},
-      {"topk", s.moe.topk},
-      {"experts", s.moe.num_experts},
       {"num_groups", s.moe.num_groups},
       {"topk_groups", s.moe.topk_groups},
-      {"dispatch_dtype", to_string(s.moe.dispatch_dtype)},
-      {"combine_dtype", to_string(s.moe.combine_dtype)},
-      {"max_tokens_per_rank", s.moe.max_tokens_per_rank},
       {"tokens_per_rank", s.tokens_per_rank},
       {"tokens", format_token_list(s.tokens_per_rank)},
       {"routing", s.routing.to_string()},
       {"seed", s.routing.seed},
       {"back_to_back", s.back_to_back},
   };
+  j.update(moe_shape_json(s.moe));
   if (s.mode == KernelMode::kAllToAll) j["a2a_rows"] = to_string(s.a2a_rows);
   if (!s.start_offset_us.empty()) j["start_offset_us"] = s.start_offset_us;
   return j;
+}
+
+nlohmann::json moe_shape_json(const MoeShape& moe) {
+  return {
+      {"hidden", moe.hidden},
+      {"topk", moe.topk},
+      {"experts", moe.num_experts},
+      {"dispatch_dtype", to_string(moe.dispatch_dtype)},
+      {"combine_dtype", to_string(moe.combine_dtype)},
+      {"max_tokens_per_rank", moe.max_tokens_per_rank},
+  };
 }
 
 nlohmann::json to_json(const Bottleneck& b) {

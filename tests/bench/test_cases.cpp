@@ -243,6 +243,45 @@ TEST(SendPlan, PerExpertRowsKeepEveryCopy) {
   EXPECT_EQ(plan.row_of_copy, (std::vector<std::int32_t>{1, 2, 0, -1}));
 }
 
+TEST(SendPlan, ReceivedRowsAreLaidOutBySourceRank) {
+  // Peer 1's count never arrived (-1): no rows, and peers 2 and 3 start where peer 1 would have.
+  const std::vector<std::int64_t> rows_from = {3, -1, 0, 5};
+  std::vector<std::int64_t> first_row(4, 99);
+  EXPECT_EQ(lay_out_recv_rows(rows_from, first_row), 8);
+  EXPECT_EQ(first_row, (std::vector<std::int64_t>{0, 3, 3, 3}));
+  // A receiver's total is what the senders' plans send it: 4 ranks, 1 expert each, top-2;
+  // rank 2 gets token 0 of rank 0 (k1), token 1 of rank 1 (k0), nothing from ranks 2 and 3.
+  const std::vector<SendPlan> plans = {plan_send_rows(topk_of({{0, 2}}), 2, 4, 1, false),
+                                       plan_send_rows(topk_of({{1, 3}, {2, 0}}), 2, 4, 1, false),
+                                       plan_send_rows(topk_of({}), 2, 4, 1, false),
+                                       plan_send_rows(topk_of({{3, 1}}), 2, 4, 1, false)};
+  std::vector<std::int64_t> to_rank2;
+  for (const SendPlan& plan : plans)
+    to_rank2.push_back(plan.rows_to[2]);
+  EXPECT_EQ(lay_out_recv_rows(to_rank2, first_row), 2);
+  EXPECT_EQ(first_row, (std::vector<std::int64_t>{0, 1, 2, 2}));
+}
+
+TEST(SendPlan, ReceiveBuffersAtScale) {
+  // A rank sends at most top-k rows per token, or per-rank rows at most one per rank.
+  EXPECT_EQ(max_send_rows(1024, 8, 4096, false), 8192);
+  EXPECT_EQ(max_send_rows(1024, 8, 4, true), 4096);
+  EXPECT_EQ(max_send_rows(128, 8, 4096, true), 1024);
+  // One row, hidden 7168: FP8 message 16 + 7168 + 7168 / 128 x 4 = 7408 B; BF16 16 + 14336;
+  // the expert output row 14336 B.
+  EXPECT_EQ(recv_buffer_bytes(1, 7168, true).messages, 7408);
+  EXPECT_EQ(recv_buffer_bytes(1, 7168, false).messages, 14352);
+  EXPECT_EQ(recv_buffer_bytes(1, 7168, true).expert_rows, 14336);
+  // 4096 ranks, 128 tokens per rank, top-8, FP8. The worst case, every peer sending a full
+  // buffer: 4096 x 1024 = 4,194,304 rows, 31.07 GB of messages + 60.13 GB of expert rows per
+  // GPU. A balanced case receives ~128 x 8 = 1024 rows: 22.3 MB.
+  const RecvBytes worst = recv_buffer_bytes(4096 * max_send_rows(128, 8, 4096, false), 7168, true);
+  EXPECT_EQ(worst.messages, 31'071'404'032);
+  EXPECT_EQ(worst.expert_rows, 60'129'542'144);
+  EXPECT_EQ(worst.total(), 91'200'946'176);
+  EXPECT_EQ(recv_buffer_bytes(1024, 7168, true).total(), 22'265'856);
+}
+
 TEST(Options, ValidateNamesTheFlag) {
   BenchOptions o;
   EXPECT_NO_THROW(o.validate());

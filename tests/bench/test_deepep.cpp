@@ -4,20 +4,16 @@
 
 #include "bench/deepep.h"
 #include "bench/harness.h"
+#include "bench_fixtures.h"
 #include "epscope/error.h"
+#include "epscope/json.h"
 #include "epscope/routing.h"
 
 namespace epscope::bench {
 namespace {
 
 Scenario four_gpus() {
-  Scenario s;
-  s.cluster = cluster_preset("h100-cx7");
-  s.cluster.num_nodes = 1;
-  s.cluster.gpus_per_node = 4;
-  s.cluster.nvlink_domain_size = 4;
-  s.moe.max_tokens_per_rank = 256;
-  s.tokens_per_rank = {64, 8, 0, 8};
+  Scenario s = test::one_node("h100-cx7", {64, 8, 0, 8});
   s.routing.seed = 7;
   return s;
 }
@@ -35,6 +31,12 @@ TEST(DeepEp, JobCarriesTheHarnessTopkForEveryCase) {
   EXPECT_EQ(job["num_ranks"], 4);
   EXPECT_EQ(job["max_tokens_per_rank"], 256);
   EXPECT_EQ(job["iters"], 7);
+  // The same MoE-shape fields as the scenario JSON and the measurement records.
+  const nlohmann::json shape = moe_shape_json(s.moe);
+  for (const auto& [field, value] : shape.items())
+    EXPECT_EQ(job[field], value) << field;
+  EXPECT_EQ(job["experts"], 256);
+  EXPECT_EQ(job["combine_dtype"], "bf16");
   ASSERT_EQ(job["cases"].size(), 2u);
   for (std::size_t c = 0; c < cases.size(); ++c) {
     const nlohmann::json& jc = job["cases"][c];

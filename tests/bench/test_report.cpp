@@ -4,19 +4,14 @@
 #include <sstream>
 
 #include "bench/report.h"
+#include "bench_fixtures.h"
 #include "epscope/estimate.h"
 
 namespace epscope::bench {
 namespace {
 
 TEST(Report, RecordsHaveTheSchemaFieldsAndPredictions) {
-  Scenario s;
-  s.cluster = cluster_preset("h200-cx7");
-  s.cluster.num_nodes = 1;
-  s.cluster.gpus_per_node = 2;
-  s.cluster.nvlink_domain_size = 2;
-  s.moe.max_tokens_per_rank = 256;
-  s.tokens_per_rank = {128, 128};
+  Scenario s = test::one_node("h200-cx7", {128, 128});
   s.routing.expected = false;
   CaseSamples c;
   c.bench_case = {"balanced-128", {128, 128}, {}};
