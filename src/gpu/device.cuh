@@ -302,7 +302,7 @@ __device__ __forceinline__ DispatchBlock begin_dispatch(const DispatchArgs& a) {
 /// Calls body(token, chunk index, chunk's first column, the chunk's BF16 values) for a dispatch
 /// block's work items, (token, 512-column chunk) over rows [t0, t1) of x, spread over its warps.
 /// The warp's next item is loaded before the body of the current one runs, so the load overlaps
-/// the body's stores (HT FP8 dispatch, 32 SMs: -8% on 2xH200, docs/performance.md); loading
+/// the body's stores (HT FP8 dispatch, 32 SMs: -2.6% on 2xH200, docs/performance.md); loading
 /// two items ahead was slower.
 template <typename Body>
 __device__ __forceinline__ void for_each_chunk(const std::uint16_t* x, int hidden, int t0, int t1,
