@@ -164,7 +164,8 @@ __device__ __forceinline__ Bf16x16 load_chunk(const std::uint16_t* row, int chun
   return v;
 }
 
-__device__ __forceinline__ uint4 load_peer_v4(const void* ptr) {
+/// A 16-byte load of data read once: not allocated in L1.
+__device__ __forceinline__ uint4 load_once_v4(const void* ptr) {
   uint4 v;
   asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
                : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
@@ -172,13 +173,15 @@ __device__ __forceinline__ uint4 load_peer_v4(const void* ptr) {
   return v;
 }
 
-/// Same from a peer's row, over NVLink.
-__device__ __forceinline__ Bf16x16 load_peer_chunk(const std::uint16_t* row, int chunk_base,
+/// Same for a row read once, not allocated in L1: a peer's row over NVLink (combine), or the
+/// dispatch's input (HT FP8 dispatch and combine -1% against load_chunk's L1 path, 2xH200,
+/// docs/performance.md).
+__device__ __forceinline__ Bf16x16 load_chunk_once(const std::uint16_t* row, int chunk_base,
                                                    int hidden) {
   const int c = lane_col(chunk_base);
   Bf16x16 v{make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
-  if (c < hidden) v.lo = load_peer_v4(row + c);
-  if (c + kHalfChunkCols < hidden) v.hi = load_peer_v4(row + c + kHalfChunkCols);
+  if (c < hidden) v.lo = load_once_v4(row + c);
+  if (c + kHalfChunkCols < hidden) v.hi = load_once_v4(row + c + kHalfChunkCols);
   return v;
 }
 
@@ -312,8 +315,8 @@ __device__ __forceinline__ void for_each_chunk(const std::uint16_t* x, int hidde
   const int stride = static_cast<int>(blockDim.x >> 5);
   const auto load = [&](int item) {
     if (item >= num_items) return Bf16x16{};
-    return load_chunk(x + static_cast<std::int64_t>(t0 + item / num_chunks) * hidden,
-                      (item % num_chunks) * kChunkCols, hidden);
+    return load_chunk_once(x + static_cast<std::int64_t>(t0 + item / num_chunks) * hidden,
+                           (item % num_chunks) * kChunkCols, hidden);
   };
   Bf16x16 next = load(warp_id());
   for (int item = warp_id(); item < num_items; item += stride) {

@@ -138,7 +138,7 @@ __global__ void __launch_bounds__(kHtCombineThreads) ht_combine_kernel(HtCombine
       have[d] = d < num_ranks && slot >= 0;
       if (!have[d]) continue;
       const std::int64_t row = static_cast<std::int64_t>(rank) * a.max_tokens + slot;
-      rows[d] = device::load_peer_chunk(a.expert_out[d] + row * a.hidden, base, a.hidden);
+      rows[d] = device::load_chunk_once(a.expert_out[d] + row * a.hidden, base, a.hidden);
     }
     float acc[16] = {};
 #pragma unroll

@@ -131,7 +131,7 @@ __global__ void __launch_bounds__(kCombineThreads) ll_combine_kernel(LlCombineAr
         const std::int64_t row =
             (static_cast<std::int64_t>(e % experts_per_rank) * num_ranks + rank) * a.max_tokens +
             slot;
-        rows[j] = device::load_peer_chunk(a.expert_out[dst] + row * a.hidden, base, a.hidden);
+        rows[j] = device::load_chunk_once(a.expert_out[dst] + row * a.hidden, base, a.hidden);
       }
 #pragma unroll
       for (int j = 0; j < kLoadBatch; ++j) {
