@@ -113,10 +113,6 @@ class NcclBackend final : public BackendBase<NcclRank> {
     }
     for (std::size_t i = 0; i < ranks_.size(); ++i)
       ranks_[i].comm = comms[i];
-    // One counts exchange with every peer now, so NCCL's connections exist before the first
-    // timed op (and before an injected fault could leave one half made).
-    post_counts(/*with_fault=*/false);
-    wait_ranks("NCCL connection setup", options_.timeout_ms + kSetupGraceMs, false);
   }
 
   ~NcclBackend() override {
@@ -169,7 +165,9 @@ class NcclBackend final : public BackendBase<NcclRank> {
           EPSCOPE_CUDA_CHECK(cudaStreamSynchronize(r.stream));
         });
     // What every rank receives in this case, so its receive buffers fit (untimed; the timed
-    // dispatch exchanges the same counts again).
+    // dispatch exchanges the same counts again). The first case's exchange also makes NCCL's
+    // connections with every peer before the first timed op (and before an injected fault could
+    // leave one half made).
     for_each_rank([&](NcclRank& r) { mark_counts_missing(r); });
     post_counts(/*with_fault=*/false);
     wait_ranks("NCCL counts exchange, loading the case", options_.timeout_ms + kSetupGraceMs, true);
