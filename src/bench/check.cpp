@@ -126,7 +126,7 @@ CheckResult check_ll_rows(const Scenario& scenario, const std::vector<RankTopk>&
   for (const auto& row : rows) {
     ++result.checked;
     std::int32_t header[4];
-    std::memcpy(header, row.bytes, sizeof header);
+    std::memcpy(header, row.bytes + msg.header_offset(), sizeof header);
     const int token = header[0], k = header[1], src = header[2], expert = header[3];
     const auto where = fmt::format("rank {} row from src {} (token {}, k {}, expert {})", rank,
                                    row.src, token, k, expert);
@@ -184,7 +184,7 @@ CheckResult check_ht_records(const Scenario& scenario, const std::vector<RankTop
                             tokens.size()));
   for (std::int64_t slot = 0; slot < std::min<std::int64_t>(count, std::ssize(tokens)); ++slot) {
     ++result.checked;
-    const std::uint8_t* r = records + slot * rec.bytes();
+    const std::uint8_t* r = records + slot * rec.slot_bytes();
     std::int32_t meta[2];
     std::memcpy(meta, r + rec.meta_offset(), sizeof meta);
     const int want_token = tokens[static_cast<std::size_t>(slot)];
@@ -267,7 +267,7 @@ std::vector<std::uint8_t> make_ll_message(int rank, int token, int k, int expert
   const gpu::LlMessage msg{hidden, fp8};
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(msg.bytes()), 0);
   const std::int32_t header[4] = {token, k, rank, expert};
-  std::memcpy(bytes.data(), header, sizeof header);
+  std::memcpy(bytes.data() + msg.header_offset(), header, sizeof header);
   for (int block = 0; block < hidden / gpu::kScaleBlock; ++block) {
     float amax = 1e-4f;
     for (int c = block * gpu::kScaleBlock; c < (block + 1) * gpu::kScaleBlock; ++c)

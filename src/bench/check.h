@@ -36,7 +36,8 @@ struct ReceivedRow {
 CheckResult check_ll_rows(const Scenario& scenario, const std::vector<RankTopk>& topk, int rank,
                           bool fp8, bool per_rank_rows, const std::vector<ReceivedRow>& rows);
 
-/// Checks the HT records `rank` received from `src` (records[i] = slot i, count of them).
+/// Checks the HT records `rank` received from `src` (slot i at records + i x
+/// HtRecord::slot_bytes(), count of them).
 CheckResult check_ht_records(const Scenario& scenario, const std::vector<RankTopk>& topk, int rank,
                              int src, bool fp8, const std::uint8_t* records, std::int64_t count);
 

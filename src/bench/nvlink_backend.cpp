@@ -40,8 +40,8 @@ struct RegionLayout {
     const std::int64_t hidden = s.moe.hidden;
     // LL rows: [E/R local experts][R sources][max_tokens]; HT rows: [R sources][max_tokens].
     const std::int64_t rows = ll ? s.moe.num_experts * max_tokens : ranks * max_tokens;
-    const std::int64_t row_bytes = ll ? gpu::LlMessage{s.moe.hidden, fp8}.bytes()
-                                      : gpu::HtRecord{s.moe.hidden, s.moe.topk, fp8}.bytes();
+    const std::int64_t row_bytes = ll ? gpu::LlMessage{s.moe.hidden, fp8}.slot_bytes()
+                                      : gpu::HtRecord{s.moe.hidden, s.moe.topk, fp8}.slot_bytes();
     std::int64_t at = 0;
     barrier = at;
     at += align256(8 * ranks);
@@ -239,7 +239,7 @@ class NvlinkBackend final : public BackendBase<RankState> {
                                     counts.size() * 8, cudaMemcpyDeviceToHost));
       const auto* recv = at_offset<std::uint8_t>(r.region, layout_.recv);
       if (ll_) {
-        const std::int64_t msg_bytes = gpu::LlMessage{hidden, fp8_}.bytes();
+        const std::int64_t msg_bytes = gpu::LlMessage{hidden, fp8_}.slot_bytes();
         const int epr = scenario_.moe.num_experts / num_ranks_;
         std::vector<std::uint8_t> host;
         std::vector<std::int64_t> starts;
@@ -263,7 +263,7 @@ class NvlinkBackend final : public BackendBase<RankState> {
         }
         result.merge(check_ll_rows(scenario_, topk_, r.rank, fp8_, false, rows));
       } else {
-        const std::int64_t rec_bytes = gpu::HtRecord{hidden, scenario_.moe.topk, fp8_}.bytes();
+        const std::int64_t rec_bytes = gpu::HtRecord{hidden, scenario_.moe.topk, fp8_}.slot_bytes();
         for (int src = 0; src < num_ranks_; ++src) {
           const auto n =
               static_cast<std::int64_t>(counts[static_cast<std::size_t>(src)] & 0xffffffffu);

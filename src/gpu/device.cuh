@@ -185,6 +185,11 @@ __device__ __forceinline__ Bf16x16 load_chunk_once(const std::uint16_t* row, int
   return v;
 }
 
+__device__ __forceinline__ uint4 as_uint4(const float4& f) {
+  return make_uint4(__float_as_uint(f.x), __float_as_uint(f.y), __float_as_uint(f.z),
+                    __float_as_uint(f.w));
+}
+
 __device__ __forceinline__ void store_v4(void* ptr, uint4 v) {
   asm volatile("st.global.L1::no_allocate.v4.u32 [%0], {%1,%2,%3,%4};" ::"l"(ptr), "r"(v.x),
                "r"(v.y), "r"(v.z), "r"(v.w)
@@ -256,8 +261,7 @@ __device__ __forceinline__ void store_chunk_scales(float* scales, int chunk_base
   float* s = scales + chunk_base / kScaleBlock;
   const int remain = hidden - chunk_base;  // a multiple of kScaleBlock
   if (remain >= kChunkCols) {
-    store_v4(s, make_uint4(__float_as_uint(p.scales.x), __float_as_uint(p.scales.y),
-                           __float_as_uint(p.scales.z), __float_as_uint(p.scales.w)));
+    store_v4(s, as_uint4(p.scales));
     return;
   }
   s[0] = p.scales.x;
@@ -306,22 +310,27 @@ __device__ __forceinline__ DispatchBlock begin_dispatch(const DispatchArgs& a) {
 /// block's work items, (token, 512-column chunk) over rows [t0, t1) of x, spread over its warps.
 /// The warp's next item is loaded before the body of the current one runs, so the load overlaps
 /// the body's stores (HT FP8 dispatch, 32 SMs: -2.6% on 2xH200, docs/performance.md); loading
-/// two items ahead was slower.
-template <typename Body>
+/// two items ahead was slower. With kWholeRows a warp takes whole rows, chunk by chunk in order
+/// (rows w, w + warps, ...), instead of every warps-th item.
+template <bool kWholeRows = false, typename Body>
 __device__ __forceinline__ void for_each_chunk(const std::uint16_t* x, int hidden, int t0, int t1,
                                                Body&& body) {
   const int num_chunks = (hidden + kChunkCols - 1) / kChunkCols;
   const int num_items = (t1 - t0) * num_chunks;
   const int stride = static_cast<int>(blockDim.x >> 5);
+  const int group = kWholeRows ? num_chunks : 1;
+  const auto item_of = [&](int s) {
+    return (s / group) * (group * stride) + group * warp_id() + s % group;
+  };
   const auto load = [&](int item) {
     if (item >= num_items) return Bf16x16{};
     return load_chunk_once(x + static_cast<std::int64_t>(t0 + item / num_chunks) * hidden,
                            (item % num_chunks) * kChunkCols, hidden);
   };
-  Bf16x16 next = load(warp_id());
-  for (int item = warp_id(); item < num_items; item += stride) {
+  Bf16x16 next = load(item_of(0));
+  for (int s = 0, item = item_of(0); item < num_items; item = item_of(++s)) {
     const Bf16x16 v = next;
-    next = load(item + stride);
+    next = load(item_of(s + 1));
     const int chunk = item % num_chunks;
     body(t0 + item / num_chunks, chunk, chunk * kChunkCols, v);
   }

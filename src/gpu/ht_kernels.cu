@@ -5,7 +5,10 @@
 // token range; slots per destination are token-major (the same on every run). Each warp item is
 // (token, 512-column chunk): the chunk is loaded and quantized once and stored to every
 // destination rank of the token with one 16-byte store per lane. Every rank gets its count, zero
-// included, and every block signals "done" to every rank (kernels.h).
+// included, and every block signals "done" to every rank (kernels.h). Receive slots start on
+// 128-byte lines (HtRecord::slot_bytes), and every store but a short last chunk's covers whole
+// 32-byte sectors: the record tail goes out as one store padded to a sector and, when each warp
+// takes whole rows, a row's scales as one store.
 //
 // Combine (pull, with reduction): after the ready-flag exchange each home rank loads, for every
 // token and every rank holding it, that rank's BF16 output row over NVLink and sums in fp32.
@@ -18,6 +21,8 @@ namespace {
 
 constexpr int kHtThreads = 1024;        // dispatch: stores need few registers
 constexpr int kHtCombineThreads = 512;  // combine: one 32-byte row slice per rank in flight
+/// Words of a record's tail per lane: [idx | weights] of top-k <= 32, token, rank, sector padding.
+constexpr int kTailWordsPerLane = 3;
 
 using device::Bf16x16;
 using device::lane_id;
@@ -34,7 +39,10 @@ __device__ __forceinline__ unsigned rank_mask(const std::int32_t* topk_idx, int 
   return mask;
 }
 
-template <bool kFp8>
+/// kWholeRows: each warp takes whole rows (for_each_chunk) and stores a row's FP8 scales in one
+/// store per destination at its last chunk, instead of one 16-byte store per chunk
+/// (launch_ht_dispatch picks it when every warp has a row; docs/performance.md).
+template <bool kFp8, bool kWholeRows>
 __global__ void __launch_bounds__(kHtThreads) ht_dispatch_kernel(HtDispatchArgs a) {
   const device::DispatchBlock blk = device::begin_dispatch(a);
   int* const smem = blk.smem;
@@ -87,37 +95,62 @@ __global__ void __launch_bounds__(kHtThreads) ht_dispatch_kernel(HtDispatchArgs 
   __syncthreads();
 
   const HtRecord rec{a.hidden, topk, kFp8};
-  const std::int64_t rec_bytes = rec.bytes();
+  const std::int64_t rec_bytes = rec.slot_bytes();
   const auto record = [&](int d, int slot) {
     return a.recv[d] + (static_cast<std::int64_t>(rank) * a.max_tokens + slot) * rec_bytes;
   };
-  device::for_each_chunk(a.x, a.hidden, t0, t1, [&](int t, int chunk, int base, const Bf16x16& v) {
-    const device::ChunkPayload p = device::make_payload<kFp8>(v);
-    const int my_slot = lane_id() < num_ranks ? own_slot[(t - t0) * num_ranks + lane_id()] : -1;
-    const int my_e = lane_id() < topk ? a.topk_idx[t * topk + lane_id()] : -1;
-    const float my_w = lane_id() < topk ? a.topk_weights[t * topk + lane_id()] : 0.0f;
-    for (int d = 0; d < num_ranks; ++d) {
-      const int slot = __shfl_sync(0xffffffffu, my_slot, d);
-      if (slot < 0) continue;
-      std::uint8_t* r = record(d, slot);
-      device::store_chunk_data<kFp8>(r, base, a.hidden, p);
-      if (kFp8)
-        device::store_chunk_scales(reinterpret_cast<float*>(r + rec.scale_offset()), base, a.hidden,
-                                   p);
-      if (chunk == 0) {
-        if (lane_id() < topk) {
-          const bool here = my_e >= 0 && my_e / experts_per_rank == d;
-          reinterpret_cast<int*>(r + rec.idx_offset())[lane_id()] =
-              here ? my_e % experts_per_rank : -1;
-          reinterpret_cast<float*>(r + rec.weight_offset())[lane_id()] = here ? my_w : 0.0f;
+  const int num_chunks = (a.hidden + kChunkCols - 1) / kChunkCols;
+  const int tail_words = static_cast<int>((rec.tail_end() - rec.idx_offset()) / 4);
+  float4 row_scales{};  // kWholeRows: lane c holds chunk c's four scales
+  device::for_each_chunk<kWholeRows>(
+      a.x, a.hidden, t0, t1, [&](int t, int chunk, int base, const Bf16x16& v) {
+        const device::ChunkPayload p = device::make_payload<kFp8>(v);
+        if (kWholeRows && lane_id() == chunk) row_scales = p.scales;
+        const int my_slot = lane_id() < num_ranks ? own_slot[(t - t0) * num_ranks + lane_id()] : -1;
+        // The tail's inputs, loaded before the stores (they could alias): word w = lane + 32 j.
+        int tail_e[kTailWordsPerLane];
+        float tail_w[kTailWordsPerLane];
+        if (chunk == 0) {
+#pragma unroll
+          for (int j = 0; j < kTailWordsPerLane; ++j) {
+            const int w = lane_id() + 32 * j, k = w < topk ? w : w - topk;
+            tail_e[j] = w < 2 * topk ? a.topk_idx[t * topk + k] : -1;
+            tail_w[j] = w >= topk && w < 2 * topk ? a.topk_weights[t * topk + k] : 0.0f;
+          }
         }
-        if (lane_id() == 0) {
-          reinterpret_cast<int*>(r + rec.meta_offset())[0] = t;
-          reinterpret_cast<int*>(r + rec.meta_offset())[1] = rank;
+        for (int d = 0; d < num_ranks; ++d) {
+          const int slot = __shfl_sync(0xffffffffu, my_slot, d);
+          if (slot < 0) continue;
+          std::uint8_t* r = record(d, slot);
+          device::store_chunk_data<kFp8>(r, base, a.hidden, p);
+          float* const scales = reinterpret_cast<float*>(r + rec.scale_offset());
+          if constexpr (kFp8 && kWholeRows) {  // the row's scales in one store, at its last chunk
+            if (chunk == num_chunks - 1 && lane_id() < num_chunks)
+              device::store_v4(scales + 4 * lane_id(), device::as_uint4(row_scales));
+          } else if constexpr (kFp8) {
+            device::store_chunk_scales(scales, base, a.hidden, p);
+          }
+          if (chunk == 0) {  // the tail in one store of whole sectors (HtRecord::tail_end)
+            int* const tail = reinterpret_cast<int*>(r + rec.idx_offset());
+#pragma unroll
+            for (int j = 0; j < kTailWordsPerLane; ++j) {
+              const int w = lane_id() + 32 * j;
+              if (w >= tail_words) break;
+              const bool here = tail_e[j] >= 0 && tail_e[j] / experts_per_rank == d;
+              int word = 0;
+              if (w < topk)
+                word = here ? tail_e[j] % experts_per_rank : -1;
+              else if (w < 2 * topk)
+                word = __float_as_int(here ? tail_w[j] : 0.0f);
+              else if (w == 2 * topk)
+                word = t;
+              else if (w == 2 * topk + 1)
+                word = rank;
+              tail[w] = word;
+            }
+          }
         }
-      }
-    }
-  });
+      });
 
   device::signal_block_done(a.sync, a.recv_flags, num_ranks);
   device::record_stamp(a.sync.stamps, 1, device::now_ns());
@@ -165,7 +198,8 @@ __global__ void ht_fill_expert_out_kernel(int num_ranks, int rank, int hidden, i
   const HtRecord rec{hidden, topk, fp8};
   for (int slot = static_cast<int>(blockIdx.x); slot < count; slot += gridDim.x) {
     const std::int64_t row = static_cast<std::int64_t>(src) * max_tokens + slot;
-    const int token = *reinterpret_cast<const int*>(recv + row * rec.bytes() + rec.meta_offset());
+    const int token =
+        *reinterpret_cast<const int*>(recv + row * rec.slot_bytes() + rec.meta_offset());
     for (int col = threadIdx.x; col < hidden; col += blockDim.x) {
       const __nv_bfloat16 v = __float2bfloat16(expert_output_value(src, token, rank, col));
       expert_out[row * hidden + col] = *reinterpret_cast<const std::uint16_t*>(&v);
@@ -181,8 +215,16 @@ cudaError_t launch_ht_dispatch(const DispatchArgs& args, int num_blocks, cudaStr
   const int per_block = device::tokens_per_block(args.num_tokens, num_blocks);
   const std::size_t smem =
       sizeof(int) * (2 * kMaxPeers + static_cast<std::size_t>(per_block) * args.sync.num_ranks);
-  return device::launch(args.fp8 ? ht_dispatch_kernel<true> : ht_dispatch_kernel<false>, num_blocks,
-                        kHtThreads, smem, stream, args);
+  // Whole rows per warp when every warp of a block gets at least one row, the chunks are whole
+  // and a row's scales fit one store (lanes 0-15). 4096 tokens on 4xH200: -6%
+  // (docs/performance.md).
+  const int num_chunks = args.hidden / kChunkCols;
+  const bool whole_rows =
+      args.fp8 && per_block >= kHtThreads / 32 && args.hidden % kChunkCols == 0 && num_chunks <= 16;
+  return device::launch(!args.fp8    ? ht_dispatch_kernel<false, false>
+                        : whole_rows ? ht_dispatch_kernel<true, true>
+                                     : ht_dispatch_kernel<true, false>,
+                        num_blocks, kHtThreads, smem, stream, args);
 }
 
 cudaError_t launch_ht_combine(const HtCombineArgs& args, int num_blocks, cudaStream_t stream) {
@@ -201,8 +243,9 @@ cudaError_t launch_ht_fill_expert_out(int num_ranks, int rank, int hidden, int t
 }
 
 cudaError_t load_ht_kernels() {
-  return device::load_kernels(ht_dispatch_kernel<true>, ht_dispatch_kernel<false>,
-                              ht_combine_kernel, ht_fill_expert_out_kernel);
+  return device::load_kernels(ht_dispatch_kernel<true, false>, ht_dispatch_kernel<true, true>,
+                              ht_dispatch_kernel<false, false>, ht_combine_kernel,
+                              ht_fill_expert_out_kernel);
 }
 
 }  // namespace epscope::gpu

@@ -78,10 +78,10 @@ cudaError_t launch_sleep(std::int64_t sleep_ns, cudaStream_t stream);
 // ---- low-latency (LL) ------------------------------------------------------------------------
 
 /// LL dispatch. Receive buffer of rank r: `recv[r]` = [local expert][source rank][max_tokens]
-/// messages of LlMessage::bytes(); `recv_flags[r]` = [local expert][source rank] counts, then
-/// [source rank] done counters. FP8 needs hidden % 512 == 0 (16-byte aligned messages).
-/// Slots are assigned deterministically (token-major order within each expert). `slots`
-/// receives the slot of every (token, k) copy (-1 for k without expert) for the combine.
+/// messages LlMessage::slot_bytes() apart; `recv_flags[r]` = [local expert][source rank] counts,
+/// then [source rank] done counters. FP8 needs hidden % 512 == 0 (16-byte aligned messages). Slots
+/// are assigned deterministically (token-major order within each expert). `slots` receives the slot
+/// of every (token, k) copy (-1 for k without expert) for the combine.
 struct DispatchArgs {
   SyncArgs sync;
   int hidden = 0;
@@ -131,7 +131,7 @@ cudaError_t launch_ll_fill_expert_out(int num_ranks, int rank, int hidden, int n
 // ---- high-throughput (HT) --------------------------------------------------------------------
 
 /// HT dispatch: one record per (token, destination rank). Receive buffer of rank r: `recv[r]` =
-/// [source rank][max_tokens] records of HtRecord::bytes(); `recv_flags[r]` = [source rank]
+/// [source rank][max_tokens] records HtRecord::slot_bytes() apart; `recv_flags[r]` = [source rank]
 /// counts, then [source rank] done counters. `slots` receives the slot of token t at rank d
 /// ([num_tokens, num_ranks], -1 = not sent).
 using HtDispatchArgs = DispatchArgs;

@@ -26,22 +26,34 @@ constexpr std::int64_t align16(std::int64_t bytes) {
   return (bytes + 15) / 16 * 16;
 }
 
-/// LL dispatch message: [16 B header | data | fp32 scales (FP8 only)].
-/// Header: int32 source token, int32 top-k slot, int32 source rank, int32 global expert.
+/// Receive slots are this many bytes apart, so that every message's data starts on a 128-byte
+/// line and each 512-byte chunk store covers four whole lines.
+inline constexpr std::int64_t kSlotAlign = 128;
+
+constexpr std::int64_t align_slot(std::int64_t bytes) {
+  return (bytes + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+}
+
+/// LL dispatch message: [data | fp32 scales (FP8 only) | 16 B header]. Header: int32 source
+/// token, int32 top-k slot, int32 source rank, int32 global expert. `bytes()` is what goes on the
+/// wire (docs/model.md §2); receive slots are `slot_bytes()` apart. The data comes first so that
+/// it starts on a line of an aligned slot (4xH100: HT FP8 dispatch -N%, docs/performance.md).
 struct LlMessage {
   int hidden = 0;
   bool fp8 = true;
-  EPSCOPE_HD std::int64_t header_bytes() const { return 16; }
-  EPSCOPE_HD std::int64_t data_offset() const { return 16; }
+  EPSCOPE_HD std::int64_t data_offset() const { return 0; }
   EPSCOPE_HD std::int64_t data_bytes() const { return fp8 ? hidden : 2 * std::int64_t{hidden}; }
-  EPSCOPE_HD std::int64_t scale_offset() const { return 16 + data_bytes(); }
-  EPSCOPE_HD std::int64_t bytes() const {
-    return 16 + data_bytes() + (fp8 ? std::int64_t{hidden} / kScaleBlock * 4 : 0);
+  EPSCOPE_HD std::int64_t scale_offset() const { return data_bytes(); }
+  EPSCOPE_HD std::int64_t header_offset() const {
+    return data_bytes() + (fp8 ? std::int64_t{hidden} / kScaleBlock * 4 : 0);
   }
+  EPSCOPE_HD std::int64_t bytes() const { return header_offset() + 16; }
+  EPSCOPE_HD std::int64_t slot_bytes() const { return align_slot(bytes()); }
 };
 
 /// HT dispatch record: [data | fp32 scales (FP8) | int32 topk idx (local expert or -1) |
-/// fp32 topk weights | int32 source token, int32 source rank | pad to 16 B].
+/// fp32 topk weights | int32 source token, int32 source rank | pad to 16 B]; receive slots are
+/// `slot_bytes()` apart (see LlMessage).
 struct HtRecord {
   int hidden = 0;
   int topk = 0;
@@ -54,6 +66,9 @@ struct HtRecord {
   EPSCOPE_HD std::int64_t weight_offset() const { return idx_offset() + 4 * std::int64_t{topk}; }
   EPSCOPE_HD std::int64_t meta_offset() const { return weight_offset() + 4 * std::int64_t{topk}; }
   EPSCOPE_HD std::int64_t bytes() const { return align16(meta_offset() + 8); }
+  EPSCOPE_HD std::int64_t slot_bytes() const { return align_slot(bytes()); }
+  /// The kernel stores [idx | weights | meta] zero-padded to here, whole 32-byte sectors.
+  EPSCOPE_HD std::int64_t tail_end() const { return (meta_offset() + 8 + 31) / 32 * 32; }
 };
 
 // Test payloads. Every value is k/16 or k/32 with small |k|, so BF16 holds it exactly and the

@@ -71,7 +71,7 @@ __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatc
   __syncthreads();
 
   const LlMessage msg{a.hidden, kFp8};
-  const std::int64_t msg_bytes = msg.bytes();
+  const std::int64_t msg_bytes = msg.slot_bytes();
   const auto message = [&](int e, int slot) {
     return a.recv[e / experts_per_rank] +
            ((static_cast<std::int64_t>(e % experts_per_rank) * num_ranks + rank) * a.max_tokens +
@@ -93,8 +93,9 @@ __global__ void __launch_bounds__(kDispatchThreads) ll_dispatch_kernel(LlDispatc
         device::store_chunk_scales(reinterpret_cast<float*>(m + msg.scale_offset()), base, a.hidden,
                                    p);
       if (chunk == 0 && device::lane_id() == 0)
-        device::store_v4(m, make_uint4(static_cast<unsigned>(t), static_cast<unsigned>(k),
-                                       static_cast<unsigned>(rank), static_cast<unsigned>(e)));
+        device::store_v4(m + msg.header_offset(),
+                         make_uint4(static_cast<unsigned>(t), static_cast<unsigned>(k),
+                                    static_cast<unsigned>(rank), static_cast<unsigned>(e)));
     }
   });
 
@@ -161,7 +162,8 @@ __global__ void ll_fill_expert_out_kernel(int num_ranks, int rank, int hidden, i
   const LlMessage msg{hidden, fp8};
   for (int slot = 0; slot < count; ++slot) {
     const std::int64_t row = static_cast<std::int64_t>(pair) * max_tokens + slot;
-    const int token = *reinterpret_cast<const int*>(recv + row * msg.bytes());
+    const int token =
+        *reinterpret_cast<const int*>(recv + row * msg.slot_bytes() + msg.header_offset());
     for (int col = threadIdx.x; col < hidden; col += blockDim.x) {
       const __nv_bfloat16 v = __float2bfloat16(expert_output_value(src, token, global_e, col));
       expert_out[row * hidden + col] = *reinterpret_cast<const std::uint16_t*>(&v);

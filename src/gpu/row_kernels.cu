@@ -38,8 +38,9 @@ __global__ void pack_rows_kernel(int rank, int hidden, bool fp8, std::int64_t nu
     }
     if (chunk == 0 && lane_id() == 0)
       device::store_v4(
-          m, make_uint4(static_cast<unsigned>(t), static_cast<unsigned>(entry_k[row]),
-                        static_cast<unsigned>(rank), static_cast<unsigned>(entry_expert[row])));
+          m + msg.header_offset(),
+          make_uint4(static_cast<unsigned>(t), static_cast<unsigned>(entry_k[row]),
+                     static_cast<unsigned>(rank), static_cast<unsigned>(entry_expert[row])));
   }
 }
 
@@ -48,7 +49,8 @@ __global__ void fill_row_outputs_kernel(int rank, int hidden, bool fp8, bool per
                                         std::uint16_t* out_rows) {
   const LlMessage msg{hidden, fp8};
   for (std::int64_t row = blockIdx.x; row < num_rows; row += gridDim.x) {
-    const int* header = reinterpret_cast<const int*>(recv_rows + row * msg.bytes());
+    const int* header =
+        reinterpret_cast<const int*>(recv_rows + row * msg.bytes() + msg.header_offset());
     const int token = header[0], src = header[2];
     const int tag = per_rank ? rank : header[3];
     for (int col = threadIdx.x; col < hidden; col += blockDim.x) {

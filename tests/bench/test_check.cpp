@@ -140,9 +140,9 @@ TEST(CheckHtRecords, CountsAndMeta) {
   const Scenario s = tiny_scenario();
   const gpu::HtRecord rec{256, 2, false};
   // Rank 1 from rank 0: tokens 0 and 1 both have an expert on rank 1 -> 2 records.
-  std::vector<std::uint8_t> records(static_cast<std::size_t>(2 * rec.bytes()), 0);
+  std::vector<std::uint8_t> records(static_cast<std::size_t>(2 * rec.slot_bytes()), 0);
   for (int slot = 0; slot < 2; ++slot) {
-    std::uint8_t* r = records.data() + slot * rec.bytes();
+    std::uint8_t* r = records.data() + slot * rec.slot_bytes();
     for (int c = 0; c < 256; ++c) {
       const std::uint16_t b = float_to_bf16(gpu::input_value(0, slot, c));
       std::memcpy(r + 2 * c, &b, 2);
@@ -167,6 +167,12 @@ TEST(Layout, MatchesDomainByteCounts) {
   EXPECT_EQ((gpu::LlMessage{7168, false}.bytes()), 16 + 2 * 7168);
   EXPECT_EQ((gpu::HtRecord{7168, 8, true}.bytes()), 7472);
   EXPECT_EQ((gpu::HtRecord{7168, 8, false}.bytes()), 14416);
+  // Receive slots: the next 128-byte multiple, so every slot's data starts on a line.
+  EXPECT_EQ((gpu::LlMessage{7168, true}.slot_bytes()), 7424);
+  EXPECT_EQ((gpu::HtRecord{7168, 8, true}.slot_bytes()), 7552);
+  EXPECT_EQ((gpu::HtRecord{7168, 8, false}.slot_bytes()), 14464);
+  EXPECT_EQ((gpu::LlMessage{7168, true}.data_offset()), 0);
+  EXPECT_EQ((gpu::LlMessage{7168, true}.header_offset()), 7168 + 56 * 4);
   // ... and the core's formulas (docs/model.md §2) agree with the kernels' layouts.
   MoeShape moe;
   moe.dispatch_dtype = DispatchDtype::kFp8;
