@@ -123,6 +123,46 @@ TEST(Simulate, BackToBackCombineStartsAtOwnDispatchFinish) {
   EXPECT_NEAR(sim.result.combine.ranks[1].finish_us, 15.0, kTol);
 }
 
+TEST(Simulate, PullCombineStartsAtTheReadyBarrierAndPaysLatencyOnlyForPulls) {
+  Scenario scenario = tiny_scenario(2, 1, false, KernelMode::kLowLatency);
+  scenario.back_to_back = true;
+  Traffic traffic = two_rank_traffic();
+  put(traffic.combine, 0, 1, 0, 25'000);  // rank 0 pulls its rows from rank 1
+  ModelParams params = tiny_params();
+  params.combine_pull = 1;
+  const SimulateResult sim = simulate(scenario, traffic, params, flat_fabric());
+  const PhaseResult& combine = sim.result.combine;
+  // Combine starts 8 (rank 0) and 9 (rank 1); no row moves before the ready barrier at 9. Rank 0:
+  // its pull ends at 9.5, + 4 fixed + 3 (the round trip of its loads) = 16.5; it waited 1 us.
+  EXPECT_NEAR(combine.ranks[0].finish_us, 16.5, kTol);
+  EXPECT_NEAR(combine.ranks[0].transfer_us, 0.5, kTol);
+  EXPECT_NEAR(combine.ranks[0].wait_us, 1.0, kTol);
+  // Rank 1 pulls nothing: the barrier at 9 + 4 = 13, no link latency (push: 15, above). Serving
+  // rank 0's loads is not its transfer.
+  EXPECT_NEAR(combine.ranks[1].finish_us, 13.0, kTol);
+  EXPECT_NEAR(combine.ranks[1].transfer_us, 0.0, kTol);
+}
+
+TEST(Simulate, FairShareReceiverHasItsDataWhenItsFlowEnds) {
+  // 3 ranks over RDMA; rank 0 sends 100'000 B to rank 1 and 25'000 B to rank 2. Its NIC (50 GB/s)
+  // serves both at 25 GB/s until rank 2's flow ends at 1 us; rank 1's ends at 2.5 us.
+  const Scenario scenario = tiny_scenario(3, 1, false, KernelMode::kLowLatency);
+  Traffic traffic;
+  traffic.dispatch = empty_phase(3, 1);
+  traffic.combine = empty_phase(3, 1);
+  put(traffic.dispatch, 0, 0, 1, 100'000);
+  put(traffic.dispatch, 0, 0, 2, 25'000);
+  ModelParams params = tiny_params();
+  const SimulateResult whole = simulate(scenario, traffic, params, flat_fabric());
+  // Without fair_share a sender's data counts as complete when it has sent everything: 2.5 + 3
+  // latency + 4 fixed = 9.5 for both receivers.
+  EXPECT_NEAR(whole.result.dispatch.ranks[2].finish_us, 9.5, kTol);
+  params.fair_share = 1;
+  const SimulateResult fair = simulate(scenario, traffic, params, flat_fabric());
+  EXPECT_NEAR(fair.result.dispatch.ranks[2].finish_us, 1.0 + 3 + 4, kTol);
+  EXPECT_NEAR(fair.result.dispatch.ranks[1].finish_us, 9.5, kTol);
+}
+
 // 2 nodes x 2 GPUs, pure RDMA, rail-optimized: leaf 0 = ranks 0 and 2, leaf 1 = ranks 1 and 3.
 // Rank 0 -> 3 and rank 2 -> 1 both cross from leaf 0 to leaf 1.
 SimulateResult cross_rail(const Fabric& fabric) {

@@ -1,7 +1,9 @@
 // simulate vs estimate: on a non-blocking fabric with no ECMP collisions (per-packet spraying,
 // 1:1, no extra hop latency) the two must agree within 3% on the default scenario and on random
-// ones. The closed form is a lower bound per resource; max-min sharing reaches it when the
-// bottleneck resource stays saturated, which these scenarios exercise. docs/model.md §7§6.
+// ones, with the uncalibrated model and with what calibrations for our kernels add (fair_share,
+// combine_pull, combine_rate_factor, b2b_overlap_us). The closed form is a lower bound per
+// resource; max-min sharing reaches it when the bottleneck resource stays saturated, which these
+// scenarios exercise. docs/model.md §7§6.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,9 +26,20 @@ Fabric non_blocking(const Cluster& cluster) {
   return fabric;
 }
 
-void expect_agreement(const Scenario& scenario, const std::string& label) {
+/// The uncalibrated model, or what calibrations for our kernels add: a fair-share sender, a
+/// pull-based combine, combine rates off dispatch's by a factor and a back-to-back overlap
+/// (docs/model.md §6.2, §6.7).
+enum class Switches { kNone, kCalibrated };
+
+void expect_agreement(const Scenario& scenario, const std::string& label,
+                      Switches switches = Switches::kNone) {
   const Traffic traffic = compute_traffic(scenario);
-  const ModelParams params = ModelParams::from_cluster(scenario.cluster);
+  ModelParams params = ModelParams::from_cluster(scenario.cluster);
+  if (switches == Switches::kCalibrated) {
+    params.fair_share = params.combine_pull = 1;
+    params.combine_rate_factor = 0.9;
+    params.b2b_overlap_us = 1;
+  }
   const EstimateResult est = estimate(scenario, traffic, params);
   const SimulateResult sim = simulate(scenario, traffic, params, non_blocking(scenario.cluster));
   auto rel = [](double a, double b) { return std::abs(a - b) / std::max(b, 1e-9); };
@@ -50,6 +63,9 @@ void expect_agreement(const Scenario& scenario, const std::string& label) {
 TEST(FlowsimAgreement, DefaultScenario) {
   expect_agreement(default_scenario(), "default");
   expect_agreement(balanced(default_scenario()), "default, balanced");
+  expect_agreement(default_scenario(), "default, calibrated", Switches::kCalibrated);
+  expect_agreement(balanced(default_scenario()), "default, balanced, calibrated",
+                   Switches::kCalibrated);
 }
 
 // Random LL scenarios: 1-8 nodes of 4 or 8 GPUs, NVLink on or off, 0-512 tokens per rank,
@@ -83,11 +99,12 @@ TEST(FlowsimAgreement, RandomScenarios) {
     s.routing.expected = uniform_int(0, 1) == 1;
     s.routing.seed = static_cast<std::uint64_t>(i + 1);
     s.back_to_back = uniform_int(0, 1) == 1;
-    expect_agreement(s, "random scenario " + std::to_string(i) + ": " +
-                            std::to_string(s.cluster.num_nodes) + "x" +
-                            std::to_string(s.cluster.gpus_per_node) +
-                            (s.cluster.nvlink_enabled ? " nvlink" : " rdma") +
-                            (s.routing.expected ? " expected" : " sampled"));
+    const std::string label =
+        "random scenario " + std::to_string(i) + ": " + std::to_string(s.cluster.num_nodes) + "x" +
+        std::to_string(s.cluster.gpus_per_node) + (s.cluster.nvlink_enabled ? " nvlink" : " rdma") +
+        (s.routing.expected ? " expected" : " sampled");
+    expect_agreement(s, label);
+    expect_agreement(s, label + ", calibrated", Switches::kCalibrated);
   }
 }
 

@@ -111,6 +111,11 @@ struct EstimateResult {
 /// default) or each rank at its own dispatch finish (back to back). docs/model.md §5.3.
 std::vector<double> combine_starts(const Scenario& scenario, const PhaseResult& dispatch);
 
+/// What the combine phase runs with: every link and local rate x combine_rate_factor, and back to
+/// back a fixed cost of max(0, combine_fixed_us - b2b_overlap_us) (docs/model.md §6.2). Shared by
+/// estimate and simulate.
+ModelParams combine_phase_params(const Scenario& scenario, const ModelParams& params);
+
 /// Fills `ranks`, totals and summary from the two phases. Shared by estimate and simulate.
 void summarize(const Scenario& scenario, const Traffic& traffic, EstimateResult& result);
 

@@ -546,6 +546,20 @@ std::vector<double> combine_starts(const Scenario& scenario, const PhaseResult& 
   return starts;
 }
 
+ModelParams combine_phase_params(const Scenario& scenario, const ModelParams& params) {
+  // Combine moves data with other kernels than dispatch (reduction, other queues): its effective
+  // rates may differ by one factor (docs/model.md §6, fitted by `calibrate`).
+  ModelParams combine = params;
+  for (double ModelParams::*rate :
+       {&ModelParams::nvlink_tx_gbps, &ModelParams::nvlink_rx_gbps, &ModelParams::nic_tx_gbps,
+        &ModelParams::nic_rx_gbps, &ModelParams::local_gbps})
+    combine.*rate *= params.combine_rate_factor;
+  // Back to back, combine is queued behind dispatch: part of its launch hides (docs/model.md §6).
+  if (scenario.back_to_back)
+    combine.combine_fixed_us = std::max(0.0, params.combine_fixed_us - params.b2b_overlap_us);
+  return combine;
+}
+
 void summarize(const Scenario& scenario, const Traffic& traffic, EstimateResult& result) {
   const int n = scenario.num_ranks();
   result.ranks.assign(static_cast<std::size_t>(n), RankResult{});
@@ -591,19 +605,10 @@ EstimateResult estimate(const Scenario& scenario, const Traffic& traffic,
   if (scenario.mode == KernelMode::kAllToAll) dispatch_fixed += params.count_exchange_us;
   result.dispatch = PhaseModel(scenario, traffic.dispatch, params, dispatch_fixed)
                         .run(starts, traffic.routing, true);
-  // Combine moves data with other kernels than dispatch (reduction, other queues): its effective
-  // rates may differ by one factor (docs/model.md §6, fitted by `calibrate`).
-  ModelParams combine_params = params;
-  for (double ModelParams::*rate :
-       {&ModelParams::nvlink_tx_gbps, &ModelParams::nvlink_rx_gbps, &ModelParams::nic_tx_gbps,
-        &ModelParams::nic_rx_gbps, &ModelParams::local_gbps})
-    combine_params.*rate *= params.combine_rate_factor;
-  // Back to back, combine is queued behind dispatch: part of its launch hides (docs/model.md §6).
-  const double combine_fixed = scenario.back_to_back
-                                   ? std::max(0.0, params.combine_fixed_us - params.b2b_overlap_us)
-                                   : params.combine_fixed_us;
-  result.combine = PhaseModel(scenario, traffic.combine, combine_params, combine_fixed)
-                       .run(combine_starts(scenario, result.dispatch), traffic.routing, false);
+  const ModelParams combine_params = combine_phase_params(scenario, params);
+  result.combine =
+      PhaseModel(scenario, traffic.combine, combine_params, combine_params.combine_fixed_us)
+          .run(combine_starts(scenario, result.dispatch), traffic.routing, false);
   summarize(scenario, traffic, result);
   return result;
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <span>
 
 #include <fmt/format.h>
 
@@ -90,8 +91,9 @@ class PhaseSim {
         timeline_(timeline),
         num_ranks_(scenario.num_ranks()) {}
 
+  /// `pull`: a pull-based combine (docs/model.md §6.7, §7§4).
   void run(const PhaseTraffic& traffic, const std::vector<double>& starts, double fixed_us,
-           PhaseResult& result, PhaseFabric& report);
+           bool pull, PhaseResult& result, PhaseFabric& report);
 
  private:
   ResourceId rank_resource(int rank, LinkKind kind);
@@ -117,7 +119,7 @@ class PhaseSim {
   std::vector<int> owner_of_;                      // [resource]: rank, or leaf * S + spine
   std::vector<double> nic_tx_busy_us_;             // [rank], filled after the run
   std::vector<int> flow_src_, flow_dst_;
-  std::vector<std::uint8_t> flow_rdma_;
+  std::vector<LinkClass> flow_class_;
   std::vector<UtilizationSegment> util_;
   std::vector<TimelineRow> rows_;
 };
@@ -303,8 +305,12 @@ Bottleneck PhaseSim::describe(ResourceId resource, std::int64_t message_bytes) c
 }
 
 void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& starts, double fixed_us,
-                   PhaseResult& result, PhaseFabric& report) {
+                   bool pull, PhaseResult& result, PhaseFabric& report) {
   const auto num_ranks = static_cast<std::size_t>(num_ranks_);
+  // The ready barrier of a pull: no row moves before the last rank has flagged ready.
+  const auto latest = std::max_element(starts.begin(), starts.end());
+  const double ready = latest != starts.end() ? *latest : 0;
+  const int ready_rank = static_cast<int>(latest - starts.begin());
   const int num_stages = static_cast<int>(traffic.stages.size());
   EPSCOPE_ASSERT(num_stages >= 1 && num_stages <= 2);
   engine_.set_flow_cap_gbps(fabric_.flow_cap_gbps);
@@ -335,7 +341,7 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
         const LinkClass cls = link_class(scenario_.cluster, s, d);
         flowsim::FlowSpec spec;
         spec.bytes = static_cast<double>(transfer.bytes);
-        spec.start_us = starts[static_cast<std::size_t>(s)];
+        spec.start_us = pull ? ready : starts[static_cast<std::size_t>(s)];
         if (num_stages == 2 && cls != LinkClass::kLocal) {
           if (stage == 0) {
             const LinkClass other = cls == LinkClass::kRdma ? LinkClass::kNvlink : LinkClass::kRdma;
@@ -351,7 +357,7 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
                          std::span<const ResourceId>(path.data(), static_cast<std::size_t>(len)));
         flow_src_.push_back(s);
         flow_dst_.push_back(d);
-        flow_rdma_.push_back(cls == LinkClass::kRdma);
+        flow_class_.push_back(cls);
       }
     });
   }
@@ -377,27 +383,47 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
   });
   engine_.run();
 
-  // Per rank: its last own send, then what it waits for (docs/model.md §7§4): every sender
-  // to it, until that sender has sent everything (token order interleaves all destinations, as
-  // estimate's slowest-sender term assumes), plus the link latency.
+  // Per rank: its last own send, then what it waits for (docs/model.md §7§4): r has s's data
+  // when the flow s -> r ends (fair_share), else when s has sent everything (push: token order
+  // interleaves all destinations, as estimate's slowest-sender term assumes) or s's port of that
+  // class has answered every puller (pull); plus the link latency (push: per sender; pull: once,
+  // the round trip of r's own loads over the classes it pulls on).
+  const bool fair = params_.fair_share > 0;
   std::vector<double> own_done(starts), nic_done(starts), recv_last(num_ranks, -kInfinity);
+  std::vector<double> port_done(num_ranks * kNumLinkClasses, -kInfinity), pull_latency(num_ranks);
   std::vector<int> own_flow(num_ranks, -1), recv_flow(num_ranks, -1);
+  std::vector<int> port_flow(num_ranks * kNumLinkClasses, -1);
   for (int flow = 0; flow < engine_.num_flows(); ++flow) {
     const auto s = static_cast<std::size_t>(flow_src_[static_cast<std::size_t>(flow)]);
+    const LinkClass cls = flow_class_[static_cast<std::size_t>(flow)];
+    const auto port = s * kNumLinkClasses + static_cast<std::size_t>(cls);
     const double end = engine_.finish_us(flow);
     if (end > own_done[s] || own_flow[s] < 0) {
       own_done[s] = std::max(own_done[s], end);
       own_flow[s] = flow;
     }
-    if (flow_rdma_[static_cast<std::size_t>(flow)]) nic_done[s] = std::max(nic_done[s], end);
+    if (end > port_done[port]) {
+      port_done[port] = end;
+      port_flow[port] = flow;
+    }
+    if (cls == LinkClass::kRdma) nic_done[s] = std::max(nic_done[s], end);
   }
   for (int flow = 0; flow < engine_.num_flows(); ++flow) {
-    const int s = flow_src_[static_cast<std::size_t>(flow)];
-    const int d = flow_dst_[static_cast<std::size_t>(flow)];
-    const double arrival = own_done[static_cast<std::size_t>(s)] + latency_us(s, d);
-    if (arrival > recv_last[static_cast<std::size_t>(d)]) {
-      recv_last[static_cast<std::size_t>(d)] = arrival;
-      recv_flow[static_cast<std::size_t>(d)] = own_flow[static_cast<std::size_t>(s)];
+    const auto s = static_cast<std::size_t>(flow_src_[static_cast<std::size_t>(flow)]);
+    const auto d = static_cast<std::size_t>(flow_dst_[static_cast<std::size_t>(flow)]);
+    const LinkClass cls = flow_class_[static_cast<std::size_t>(flow)];
+    const auto port = s * kNumLinkClasses + static_cast<std::size_t>(cls);
+    const int from = fair ? flow : pull ? port_flow[port] : own_flow[s];
+    double arrival = fair ? engine_.finish_us(flow) : pull ? port_done[port] : own_done[s];
+    if (pull) {
+      pull_latency[d] =
+          std::max(pull_latency[d], latency_us(static_cast<int>(s), static_cast<int>(d)));
+    } else {
+      arrival += latency_us(static_cast<int>(s), static_cast<int>(d));
+    }
+    if (arrival > recv_last[d]) {
+      recv_last[d] = arrival;
+      recv_flow[d] = from;
     }
   }
 
@@ -411,7 +437,7 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
     earliest = std::min(earliest, rank.start_us);
     double finish = rank.start_us;
     int deciding_flow = -1;
-    if (own_flow[ri] >= 0 && own_done[ri] > finish) {
+    if (!pull && own_flow[ri] >= 0 && own_done[ri] > finish) {  // a pull's egress serves its peers
       finish = own_done[ri];
       deciding_flow = own_flow[ri];
     }
@@ -420,9 +446,14 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
       deciding_flow = recv_flow[ri];
     }
     // The implicit barrier: every rank signals every peer (LL counts, HT/a2a count exchange),
-    // so nobody finishes before the latest start has reached it.
+    // so nobody finishes before the latest start has reached it; in a pull, the ready barrier.
     int signal_rank = -1;  // whose start signal decided, when no flow did
-    for (int s = 0; s < num_ranks_; ++s) {
+    if (pull && ready > finish) {
+      finish = ready;
+      deciding_flow = -1;
+      signal_rank = ready_rank;
+    }
+    for (int s = 0; s < num_ranks_ && !pull; ++s) {
       const double signal = starts[static_cast<std::size_t>(s)] + latency_us(s, r);
       if (signal > finish) {
         finish = signal;
@@ -430,16 +461,21 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
         signal_rank = s;
       }
     }
-    rank.finish_us = finish + fixed_us;
-    for (LinkKind kind : {LinkKind::kLocalCopy, LinkKind::kNvlinkTx, LinkKind::kNvlinkRx,
-                          LinkKind::kNicTx, LinkKind::kNicRx}) {
+    const double overhead = fixed_us + (pull ? pull_latency[ri] : 0);
+    rank.finish_us = finish + overhead;
+    // A pull's transfer is r's own: its rows loaded and its local rows copied.
+    constexpr std::array kAll{LinkKind::kLocalCopy, LinkKind::kNvlinkTx, LinkKind::kNvlinkRx,
+                              LinkKind::kNicTx, LinkKind::kNicRx};
+    constexpr std::array kOwnPull{LinkKind::kLocalCopy, LinkKind::kNvlinkRx, LinkKind::kNicRx};
+    for (LinkKind kind :
+         pull ? std::span<const LinkKind>(kOwnPull) : std::span<const LinkKind>(kAll)) {
       const ResourceId id = rank_res_.empty() ? -1 : rank_res_[ri * 5 + static_cast<int>(kind)];
       if (id < 0) continue;
       rank.transfer_us =
           std::max(rank.transfer_us,
                    engine_.resource_bytes(id) / (engine_.capacity_gbps(id) * kBytesPerUsPerGbps));
     }
-    rank.wait_us = std::max(0.0, rank.finish_us - rank.start_us - rank.transfer_us - fixed_us);
+    rank.wait_us = std::max(0.0, rank.finish_us - rank.start_us - rank.transfer_us - overhead);
     if (deciding_flow >= 0) {
       rank.bottleneck = describe(engine_.last_bottleneck(deciding_flow), message_bytes);
     } else if (signal_rank >= 0) {
@@ -529,13 +565,15 @@ SimulateResult simulate(const Scenario& scenario, const Traffic& traffic, const 
     starts[static_cast<std::size_t>(r)] = scenario.start_offset(r);
   {
     PhaseSim sim(scenario, params, fabric, topo, options.timeline);
-    sim.run(traffic.dispatch, starts, params.dispatch_fixed_us, out.result.dispatch,
+    sim.run(traffic.dispatch, starts, params.dispatch_fixed_us, /*pull=*/false, out.result.dispatch,
             report.dispatch);
   }
   {
-    PhaseSim sim(scenario, params, fabric, topo, options.timeline);
-    sim.run(traffic.combine, combine_starts(scenario, out.result.dispatch), params.combine_fixed_us,
-            out.result.combine, report.combine);
+    const ModelParams combine_params = combine_phase_params(scenario, params);
+    PhaseSim sim(scenario, combine_params, fabric, topo, options.timeline);
+    sim.run(traffic.combine, combine_starts(scenario, out.result.dispatch),
+            combine_params.combine_fixed_us, /*pull=*/params.combine_pull > 0, out.result.combine,
+            report.combine);
   }
   summarize(scenario, traffic, out.result);
   finish_report(report);
