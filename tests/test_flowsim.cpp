@@ -50,6 +50,13 @@ PhaseTraffic empty_phase(int num_ranks, int num_stages) {
   return phase;
 }
 
+Traffic empty_traffic(int num_ranks, int num_stages) {
+  Traffic traffic;
+  traffic.dispatch = empty_phase(num_ranks, num_stages);
+  traffic.combine = empty_phase(num_ranks, num_stages);
+  return traffic;
+}
+
 void put(PhaseTraffic& phase, int stage, int src, int dst, std::uint64_t bytes) {
   phase.stages[static_cast<std::size_t>(stage)].matrix.set(src, dst,
                                                            static_cast<double>(bytes) / 1000);
@@ -57,9 +64,7 @@ void put(PhaseTraffic& phase, int stage, int src, int dst, std::uint64_t bytes) 
 
 /// 2 ranks: dispatch 0 -> 1 100'000 B (2 us at 50 GB/s) and 1 -> 0 50'000 B (1 us).
 Traffic two_rank_traffic() {
-  Traffic traffic;
-  traffic.dispatch = empty_phase(2, 1);
-  traffic.combine = empty_phase(2, 1);
+  Traffic traffic = empty_traffic(2, 1);
   put(traffic.dispatch, 0, 0, 1, 100'000);
   put(traffic.dispatch, 0, 1, 0, 50'000);
   return traffic;
@@ -147,9 +152,7 @@ TEST(Simulate, FairShareReceiverHasItsDataWhenItsFlowEnds) {
   // 3 ranks over RDMA; rank 0 sends 100'000 B to rank 1 and 25'000 B to rank 2. Its NIC (50 GB/s)
   // serves both at 25 GB/s until rank 2's flow ends at 1 us; rank 1's ends at 2.5 us.
   const Scenario scenario = tiny_scenario(3, 1, false, KernelMode::kLowLatency);
-  Traffic traffic;
-  traffic.dispatch = empty_phase(3, 1);
-  traffic.combine = empty_phase(3, 1);
+  Traffic traffic = empty_traffic(3, 1);
   put(traffic.dispatch, 0, 0, 1, 100'000);
   put(traffic.dispatch, 0, 0, 2, 25'000);
   ModelParams params = tiny_params();
@@ -167,9 +170,7 @@ TEST(Simulate, FairShareReceiverHasItsDataWhenItsFlowEnds) {
 // Rank 0 -> 3 and rank 2 -> 1 both cross from leaf 0 to leaf 1.
 SimulateResult cross_rail(const Fabric& fabric) {
   const Scenario scenario = tiny_scenario(2, 2, false, KernelMode::kLowLatency);
-  Traffic traffic;
-  traffic.dispatch = empty_phase(4, 1);
-  traffic.combine = empty_phase(4, 1);
+  Traffic traffic = empty_traffic(4, 1);
   put(traffic.dispatch, 0, 0, 3, 100'000);
   put(traffic.dispatch, 0, 2, 1, 100'000);
   return simulate(scenario, traffic, tiny_params(), fabric);
@@ -237,9 +238,7 @@ TEST(Simulate, HighThroughputStoreAndForwardInChunks) {
   // 2 nodes x 2 GPUs with NVLink. Dispatch: rank 0 -> forwarder rank 2 (same local index, other
   // node) 80'000 B over RDMA, then rank 2 -> rank 3 over NVLink.
   const Scenario scenario = tiny_scenario(2, 2, true, KernelMode::kHighThroughput);
-  Traffic traffic;
-  traffic.dispatch = empty_phase(4, 2);
-  traffic.combine = empty_phase(4, 2);
+  Traffic traffic = empty_traffic(4, 2);
   put(traffic.dispatch, 0, 0, 2, 80'000);
   put(traffic.dispatch, 1, 2, 3, 80'000);
   Fabric fabric;
