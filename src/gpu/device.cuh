@@ -153,17 +153,6 @@ __device__ __forceinline__ Fp8x16 quantize_fp8(const Bf16x16& v) {
   return q;
 }
 
-/// Loads this lane's 16 columns of the chunk at `chunk_base` of a local row (zeros past hidden).
-__device__ __forceinline__ Bf16x16 load_chunk(const std::uint16_t* row, int chunk_base,
-                                              int hidden) {
-  const int c = lane_col(chunk_base);
-  Bf16x16 v{make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
-  if (c < hidden) v.lo = __ldg(reinterpret_cast<const uint4*>(row + c));
-  if (c + kHalfChunkCols < hidden)
-    v.hi = __ldg(reinterpret_cast<const uint4*>(row + c + kHalfChunkCols));
-  return v;
-}
-
 /// A 16-byte load of data read once: not allocated in L1.
 __device__ __forceinline__ uint4 load_once_v4(const void* ptr) {
   uint4 v;
@@ -173,16 +162,29 @@ __device__ __forceinline__ uint4 load_once_v4(const void* ptr) {
   return v;
 }
 
-/// Same for a row read once, not allocated in L1: a peer's row over NVLink (combine), or the
-/// dispatch's input (HT FP8 dispatch and combine -1% against load_chunk's L1 path, 2xH200,
-/// docs/performance.md).
-__device__ __forceinline__ Bf16x16 load_chunk_once(const std::uint16_t* row, int chunk_base,
-                                                   int hidden) {
+/// Loads this lane's 16 columns of the chunk at `chunk_base` of a row (zeros past hidden).
+/// kOnce: a row read once, not allocated in L1 (load_chunk_once); else through L1 (__ldg).
+template <bool kOnce = false>
+__device__ __forceinline__ Bf16x16 load_chunk(const std::uint16_t* row, int chunk_base,
+                                              int hidden) {
+  const auto load = [](const std::uint16_t* p) {
+    if constexpr (kOnce)
+      return load_once_v4(p);
+    else
+      return __ldg(reinterpret_cast<const uint4*>(p));
+  };
   const int c = lane_col(chunk_base);
   Bf16x16 v{make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
-  if (c < hidden) v.lo = load_once_v4(row + c);
-  if (c + kHalfChunkCols < hidden) v.hi = load_once_v4(row + c + kHalfChunkCols);
+  if (c < hidden) v.lo = load(row + c);
+  if (c + kHalfChunkCols < hidden) v.hi = load(row + c + kHalfChunkCols);
   return v;
+}
+
+/// A row read once, not allocated in L1: a peer's row over NVLink (combine), or the dispatch's
+/// input (HT FP8 dispatch and combine -1% against the L1 path, 2xH200, docs/performance.md).
+__device__ __forceinline__ Bf16x16 load_chunk_once(const std::uint16_t* row, int chunk_base,
+                                                   int hidden) {
+  return load_chunk<true>(row, chunk_base, hidden);
 }
 
 __device__ __forceinline__ uint4 as_uint4(const float4& f) {

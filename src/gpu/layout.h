@@ -22,16 +22,23 @@ inline constexpr int kChunkCols = 512;
 /// Largest FP8 e4m3 magnitude; scale = amax / kFp8Max.
 inline constexpr float kFp8Max = 448.0f;
 
-constexpr std::int64_t align16(std::int64_t bytes) {
-  return (bytes + 15) / 16 * 16;
+/// `bytes` rounded up to a multiple of `unit`.
+EPSCOPE_HD constexpr std::int64_t round_up(std::int64_t bytes, std::int64_t unit) {
+  return (bytes + unit - 1) / unit * unit;
 }
 
 /// Receive slots are a multiple of this many bytes long (slot_bytes), so that every message's
 /// data starts on a 128-byte line and each 512-byte chunk store covers four whole lines.
 inline constexpr std::int64_t kSlotAlign = 128;
 
-constexpr std::int64_t align_slot(std::int64_t bytes) {
-  return (bytes + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+/// Bytes of a row's data: FP8 one byte per column, BF16 two.
+EPSCOPE_HD constexpr std::int64_t data_bytes(int hidden, bool fp8) {
+  return fp8 ? hidden : 2 * std::int64_t{hidden};
+}
+
+/// Bytes of the fp32 per-128-column scales of a row (none for BF16).
+EPSCOPE_HD constexpr std::int64_t scale_bytes(int hidden, bool fp8) {
+  return fp8 ? std::int64_t{hidden} / kScaleBlock * 4 : 0;
 }
 
 /// LL dispatch message: [data | fp32 scales (FP8 only) | 16 B header]. Header: int32 source
@@ -43,13 +50,11 @@ struct LlMessage {
   int hidden = 0;
   bool fp8 = true;
   EPSCOPE_HD std::int64_t data_offset() const { return 0; }
-  EPSCOPE_HD std::int64_t data_bytes() const { return fp8 ? hidden : 2 * std::int64_t{hidden}; }
+  EPSCOPE_HD std::int64_t data_bytes() const { return gpu::data_bytes(hidden, fp8); }
   EPSCOPE_HD std::int64_t scale_offset() const { return data_bytes(); }
-  EPSCOPE_HD std::int64_t header_offset() const {
-    return data_bytes() + (fp8 ? std::int64_t{hidden} / kScaleBlock * 4 : 0);
-  }
+  EPSCOPE_HD std::int64_t header_offset() const { return data_bytes() + scale_bytes(hidden, fp8); }
   EPSCOPE_HD std::int64_t bytes() const { return header_offset() + 16; }
-  EPSCOPE_HD std::int64_t slot_bytes() const { return align_slot(bytes()); }
+  EPSCOPE_HD std::int64_t slot_bytes() const { return round_up(bytes(), kSlotAlign); }
 };
 
 /// HT dispatch record: [data | fp32 scales (FP8) | int32 topk idx (local expert or -1) |
@@ -59,17 +64,15 @@ struct HtRecord {
   int hidden = 0;
   int topk = 0;
   bool fp8 = true;
-  EPSCOPE_HD std::int64_t data_bytes() const { return fp8 ? hidden : 2 * std::int64_t{hidden}; }
+  EPSCOPE_HD std::int64_t data_bytes() const { return gpu::data_bytes(hidden, fp8); }
   EPSCOPE_HD std::int64_t scale_offset() const { return data_bytes(); }
-  EPSCOPE_HD std::int64_t idx_offset() const {
-    return data_bytes() + (fp8 ? std::int64_t{hidden} / kScaleBlock * 4 : 0);
-  }
+  EPSCOPE_HD std::int64_t idx_offset() const { return data_bytes() + scale_bytes(hidden, fp8); }
   EPSCOPE_HD std::int64_t weight_offset() const { return idx_offset() + 4 * std::int64_t{topk}; }
   EPSCOPE_HD std::int64_t meta_offset() const { return weight_offset() + 4 * std::int64_t{topk}; }
-  EPSCOPE_HD std::int64_t bytes() const { return align16(meta_offset() + 8); }
-  EPSCOPE_HD std::int64_t slot_bytes() const { return align_slot(bytes()); }
+  EPSCOPE_HD std::int64_t bytes() const { return round_up(meta_offset() + 8, 16); }
+  EPSCOPE_HD std::int64_t slot_bytes() const { return round_up(bytes(), kSlotAlign); }
   /// The kernel stores [idx | weights | meta] zero-padded to here, whole 32-byte sectors.
-  EPSCOPE_HD std::int64_t tail_end() const { return (meta_offset() + 8 + 31) / 32 * 32; }
+  EPSCOPE_HD std::int64_t tail_end() const { return round_up(meta_offset() + 8, 32); }
 };
 
 // Test payloads. Every value is k/16 or k/32 with small |k|, so BF16 holds it exactly and the
