@@ -7,7 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include "toml_integer.h"
+#include "toml_read.h"
 
 #include "epscope/decode.h"
 #include "epscope/error.h"
@@ -132,12 +132,7 @@ ModelConfig load_model_config(const std::string& path) {
   model.name = path;
   const bool is_toml = path.size() >= 5 && path.compare(path.size() - 5, 5, ".toml") == 0;
   if (is_toml) {
-    toml::table table;
-    try {
-      table = detail::parse_toml_file(path, "model config");
-    } catch (const toml::parse_error& e) {
-      throw InputError("model", path, fmt::format("malformed TOML: {}", e.description()));
-    }
+    const toml::table table = detail::parse_toml_file(path, "model");
     for (const auto& [key, node] : table) {
       const std::string k(key.str());
       if (k == "name") {

@@ -8,7 +8,7 @@
 
 #include "epscope/error.h"
 #include "epscope/flowsim.h"
-#include "toml_integer.h"
+#include "toml_read.h"
 
 namespace epscope {
 
@@ -137,13 +137,7 @@ std::string string_field(const toml::table& table, const char* key, const std::s
 }  // namespace
 
 void apply_fabric_file(const std::string& path, Fabric& fabric) {
-  toml::table file;
-  try {
-    file = detail::parse_toml_file(path, "fabric");
-  } catch (const toml::parse_error& e) {
-    throw InputError("--scenario", path,
-                     std::string("a TOML file; ") + std::string(e.description()));
-  }
+  const toml::table file = detail::parse_toml_file(path, "--scenario");
   const toml::table* table = file["fabric"].as_table();
   if (table == nullptr) return;
   for (const auto& [key, node] : *table) {

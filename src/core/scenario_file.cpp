@@ -13,7 +13,7 @@
 #include "epscope/error.h"
 #include "epscope/json.h"
 #include "epscope/lists.h"
-#include "toml_integer.h"
+#include "toml_read.h"
 
 namespace epscope {
 namespace {
@@ -23,14 +23,7 @@ namespace {
 const std::set<std::string> kForeignTables = {"fabric", "plan", "model", "sweep"};
 
 toml::table parse(const std::string& path) {
-  try {
-    return detail::parse_toml_file(path, "scenario file");
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    throw InputError("scenario file",
-                     fmt::format("{} line {} column {}", path, where.line, where.column),
-                     fmt::format("malformed TOML: {}", e.description()));
-  }
+  return detail::parse_toml_file(path, "scenario file");
 }
 
 class Reader {

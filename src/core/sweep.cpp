@@ -10,7 +10,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
-#include "toml_integer.h"
+#include "toml_read.h"
 
 #include "epscope/error.h"
 #include "epscope/json.h"
@@ -116,12 +116,7 @@ SweepGrid parse_vary_flags(const std::vector<std::string>& flags) {
 }
 
 SweepGrid read_sweep_table(const std::string& path) {
-  toml::table root;
-  try {
-    root = detail::parse_toml_file(path, "sweep");
-  } catch (const toml::parse_error& e) {
-    throw InputError("sweep file", path, fmt::format("malformed TOML: {}", e.description()));
-  }
+  const toml::table root = detail::parse_toml_file(path, "sweep file");
   SweepGrid grid;
   const toml::node* table = root.get("sweep");
   if (table == nullptr) return grid;
