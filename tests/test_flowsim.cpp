@@ -148,6 +148,28 @@ TEST(Simulate, PullCombineStartsAtTheReadyBarrierAndPaysLatencyOnlyForPulls) {
   EXPECT_NEAR(combine.ranks[1].transfer_us, 0.0, kTol);
 }
 
+TEST(Simulate, PullCombineLightPullerQueuesBehindAHeavierOne) {
+  // 3 GPUs on NVLink (160 GB/s). Rank 0 holds 400'000 B for rank 1 and 16'000 B for rank 2;
+  // combine starts on every rank at 5 (empty dispatch: 1 us latency + 4 fixed). Rank 0's port
+  // serves both pullers at 80 GB/s until rank 2's rows are in, 0.2 us later; rank 1's end after
+  // 384'000 B more at 160 GB/s: 2.6 us. Rank 2's last loads queue behind rank 1's for
+  // min(384'000 B / 160 GB/s = 2.4 us, 1 us latency) = 1 us (docs/model.md §6.7), so it finishes
+  // at 5 + 0.2 + 1 + 4 fixed + 1 latency = 11.2 (10.2 without the queue); rank 1 at
+  // 5 + 2.6 + 4 + 1 = 12.6; rank 0 pulls nothing: 5 + 4 = 9 (§6.7's closed form gives the same).
+  const Scenario scenario = tiny_scenario(1, 3, true, KernelMode::kLowLatency);
+  Traffic traffic = empty_traffic(3, 1);
+  put(traffic.combine, 0, 0, 1, 400'000);
+  put(traffic.combine, 0, 0, 2, 16'000);
+  ModelParams params = tiny_params();
+  params.combine_pull = 1;
+  params.fair_share = 1;
+  const SimulateResult sim = simulate(scenario, traffic, params, flat_fabric());
+  const PhaseResult& combine = sim.result.combine;
+  EXPECT_NEAR(combine.ranks[0].finish_us, 9.0, kTol);
+  EXPECT_NEAR(combine.ranks[1].finish_us, 12.6, kTol);
+  EXPECT_NEAR(combine.ranks[2].finish_us, 11.2, kTol);
+}
+
 TEST(Simulate, FairShareReceiverHasItsDataWhenItsFlowEnds) {
   // 3 ranks over RDMA; rank 0 sends 100'000 B to rank 1 and 25'000 B to rank 2. Its NIC (50 GB/s)
   // serves both at 25 GB/s until rank 2's flow ends at 1 us; rank 1's ends at 2.5 us.

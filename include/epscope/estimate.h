@@ -116,6 +116,12 @@ std::vector<double> combine_starts(const Scenario& scenario, const PhaseResult& 
 /// estimate and simulate.
 ModelParams combine_phase_params(const Scenario& scenario, const ModelParams& params);
 
+/// docs/model.md §6.7's queue term: in a pull, a puller's last loads at a port wait behind a
+/// heavier puller's, at most one round trip: min((heaviest - own) bytes / port rate, latency).
+/// Shared by estimate and simulate.
+double pull_queue_us(std::uint64_t heaviest_bytes, std::uint64_t own_bytes, double port_gbps,
+                     double latency_us);
+
 /// Fills `ranks`, totals and summary from the two phases. Shared by estimate and simulate.
 void summarize(const Scenario& scenario, const Traffic& traffic, EstimateResult& result);
 

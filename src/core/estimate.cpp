@@ -237,8 +237,7 @@ class PhaseModel {
               if (pull) {
                 // r's last loads also wait behind at most one round trip of a heavier puller's.
                 const auto cls = static_cast<LinkClass>(c);
-                const double queue = std::min(
-                    busy_us(static_cast<double>(largest - bytes), tx_gbps(cls)), latency_of(cls));
+                const double queue = pull_queue_us(largest, bytes, tx_gbps(cls), latency_of(cls));
                 at = moving[si] + sender.port_tx_us[c] * share + queue;
               }
               heard[static_cast<std::size_t>(pool[i].peer)].from(s, at, moving);
@@ -544,6 +543,13 @@ std::vector<double> combine_starts(const Scenario& scenario, const PhaseResult& 
     }
   }
   return starts;
+}
+
+double pull_queue_us(std::uint64_t heaviest_bytes, std::uint64_t own_bytes, double port_gbps,
+                     double latency_us) {
+  const double excess =
+      heaviest_bytes > own_bytes ? static_cast<double>(heaviest_bytes - own_bytes) : 0;
+  return std::min(busy_us(excess, port_gbps), latency_us);
 }
 
 ModelParams combine_phase_params(const Scenario& scenario, const ModelParams& params) {

@@ -120,6 +120,7 @@ class PhaseSim {
   std::vector<double> nic_tx_busy_us_;             // [rank], filled after the run
   std::vector<int> flow_src_, flow_dst_;
   std::vector<LinkClass> flow_class_;
+  std::vector<std::uint64_t> flow_bytes_;
   std::vector<UtilizationSegment> util_;
   std::vector<TimelineRow> rows_;
 };
@@ -358,6 +359,7 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
         flow_src_.push_back(s);
         flow_dst_.push_back(d);
         flow_class_.push_back(cls);
+        flow_bytes_.push_back(transfer.bytes);
       }
     });
   }
@@ -387,12 +389,14 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
   // when the flow s -> r ends (fair_share), else when s has sent everything (push: token order
   // interleaves all destinations, as estimate's slowest-sender term assumes) or s's port of that
   // class has answered every puller (pull); plus the link latency (push: per sender; pull: once,
-  // the round trip of r's own loads over the classes it pulls on).
+  // the round trip of r's own loads over the classes it pulls on). A pull also waits §6.7's queue
+  // behind the heaviest puller at that port: max-min sharing serves every puller at once.
   const bool fair = params_.fair_share > 0;
   std::vector<double> own_done(starts), nic_done(starts), recv_last(num_ranks, -kInfinity);
   std::vector<double> port_done(num_ranks * kNumLinkClasses, -kInfinity), pull_latency(num_ranks);
   std::vector<int> own_flow(num_ranks, -1), recv_flow(num_ranks, -1);
   std::vector<int> port_flow(num_ranks * kNumLinkClasses, -1);
+  std::vector<std::uint64_t> port_heaviest(num_ranks * kNumLinkClasses, 0);
   for (int flow = 0; flow < engine_.num_flows(); ++flow) {
     const auto s = static_cast<std::size_t>(flow_src_[static_cast<std::size_t>(flow)]);
     const LinkClass cls = flow_class_[static_cast<std::size_t>(flow)];
@@ -406,6 +410,8 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
       port_done[port] = end;
       port_flow[port] = flow;
     }
+    port_heaviest[port] =
+        std::max(port_heaviest[port], flow_bytes_[static_cast<std::size_t>(flow)]);
     if (cls == LinkClass::kRdma) nic_done[s] = std::max(nic_done[s], end);
   }
   for (int flow = 0; flow < engine_.num_flows(); ++flow) {
@@ -416,8 +422,12 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
     const int from = fair ? flow : pull ? port_flow[port] : own_flow[s];
     double arrival = fair ? engine_.finish_us(flow) : pull ? port_done[port] : own_done[s];
     if (pull) {
-      pull_latency[d] =
-          std::max(pull_latency[d], latency_us(static_cast<int>(s), static_cast<int>(d)));
+      const double latency = latency_us(static_cast<int>(s), static_cast<int>(d));
+      pull_latency[d] = std::max(pull_latency[d], latency);
+      if (cls != LinkClass::kLocal)
+        arrival += pull_queue_us(
+            port_heaviest[port], flow_bytes_[static_cast<std::size_t>(flow)],
+            cls == LinkClass::kNvlink ? params_.nvlink_tx_gbps : params_.nic_tx_gbps, latency);
     } else {
       arrival += latency_us(static_cast<int>(s), static_cast<int>(d));
     }
