@@ -128,15 +128,21 @@ TEST(Simulate, BackToBackCombineStartsAtOwnDispatchFinish) {
   EXPECT_NEAR(sim.result.combine.ranks[1].finish_us, 15.0, kTol);
 }
 
+/// The combine phase simulated with pull-based combine (docs/model.md §6.7), as calibrations for
+/// our kernels set it.
+PhaseResult pull_combine(const Scenario& scenario, const Traffic& traffic, bool fair_share) {
+  ModelParams params = tiny_params();
+  params.combine_pull = 1;
+  params.fair_share = fair_share ? 1 : 0;
+  return simulate(scenario, traffic, params, flat_fabric()).result.combine;
+}
+
 TEST(Simulate, PullCombineStartsAtTheReadyBarrierAndPaysLatencyOnlyForPulls) {
   Scenario scenario = tiny_scenario(2, 1, false, KernelMode::kLowLatency);
   scenario.back_to_back = true;
   Traffic traffic = two_rank_traffic();
   put(traffic.combine, 0, 1, 0, 25'000);  // rank 0 pulls its rows from rank 1
-  ModelParams params = tiny_params();
-  params.combine_pull = 1;
-  const SimulateResult sim = simulate(scenario, traffic, params, flat_fabric());
-  const PhaseResult& combine = sim.result.combine;
+  const PhaseResult combine = pull_combine(scenario, traffic, /*fair_share=*/false);
   // Combine starts 8 (rank 0) and 9 (rank 1); no row moves before the ready barrier at 9. Rank 0:
   // its pull ends at 9.5, + 4 fixed + 3 (the round trip of its loads) = 16.5; it waited 1 us.
   EXPECT_NEAR(combine.ranks[0].finish_us, 16.5, kTol);
@@ -160,11 +166,7 @@ TEST(Simulate, PullCombineLightPullerQueuesBehindAHeavierOne) {
   Traffic traffic = empty_traffic(3, 1);
   put(traffic.combine, 0, 0, 1, 400'000);
   put(traffic.combine, 0, 0, 2, 16'000);
-  ModelParams params = tiny_params();
-  params.combine_pull = 1;
-  params.fair_share = 1;
-  const SimulateResult sim = simulate(scenario, traffic, params, flat_fabric());
-  const PhaseResult& combine = sim.result.combine;
+  const PhaseResult combine = pull_combine(scenario, traffic, /*fair_share=*/true);
   EXPECT_NEAR(combine.ranks[0].finish_us, 9.0, kTol);
   EXPECT_NEAR(combine.ranks[1].finish_us, 12.6, kTol);
   EXPECT_NEAR(combine.ranks[2].finish_us, 11.2, kTol);
