@@ -117,6 +117,23 @@ TEST(TomlFile, MalformedTomlNamesLineAndColumn) {
   }
 }
 
+// toml++ 3.3's printer casts log10(0.1) = -1 to size_t (undefined behaviour, found by
+// fuzz_scenario_file with `mode.set_us = [0.1]`); error messages print values with toml_text().
+TEST(TomlFile, ErrorMessagesPrintValuesWithoutTomlppsPrinter) {
+  const toml::table t = toml::parse(
+      "a = [0.1, -0.25, 1e-300, \"x\", true, [2], {k = 0.5}, 7, 8, 9]\nb = {c = 0.01}\n");
+  EXPECT_EQ(detail::toml_text(*t.get("a")),
+            "[0.1, -0.25, 1e-300, \"x\", true, [2], {k = 0.5}, 7, ...]");
+  EXPECT_EQ(detail::toml_text(*t.get("b")), "{c = 0.01}");
+  Scenario s = default_scenario();
+  try {
+    apply_scenario_file(write_temp("small_floats.toml", "[cluster]\nnodes = [0.1, 0.25]\n"), s);
+    ADD_FAILURE() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("[0.1, 0.25]"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ScenarioFile, ListsAcceptStringsAndArrays) {
   Scenario s = default_scenario();
   apply_scenario_file(

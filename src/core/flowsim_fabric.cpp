@@ -1,7 +1,6 @@
 // The fabric description: presets, names, the `[fabric]` table of a scenario file.
 // docs/model.md §7§2.
 #include <cmath>
-#include <sstream>
 #include <string>
 
 #include <toml++/toml.h>
@@ -103,19 +102,11 @@ const char* to_string(LinkKind kind) {
 
 namespace {
 
-std::string node_text(const toml::node& node) {
-  if (auto v = node.value<std::string>()) return *v;
-  if (auto v = node.value<double>()) return std::to_string(*v);
-  std::ostringstream text;
-  text << "(a " << node.type() << ")";
-  return text.str();
-}
-
 double real_field(const toml::table& table, const char* key, double fallback) {
   const toml::node* node = table.get(key);
   if (node == nullptr) return fallback;
   if (auto v = node->value<double>()) return *v;
-  throw InputError(std::string("fabric.") + key, node_text(*node), "expected a number");
+  throw InputError(std::string("fabric.") + key, detail::toml_text(*node), "expected a number");
 }
 
 int int_field(const toml::table& table, const char* key, int fallback) {
@@ -124,14 +115,14 @@ int int_field(const toml::table& table, const char* key, int fallback) {
   if (auto v = detail::toml_integer(*node); v && *v >= INT32_MIN && *v <= INT32_MAX) {
     return static_cast<int>(*v);
   }
-  throw InputError(std::string("fabric.") + key, node_text(*node), "expected an integer");
+  throw InputError(std::string("fabric.") + key, detail::toml_text(*node), "expected an integer");
 }
 
 std::string string_field(const toml::table& table, const char* key, const std::string& fallback) {
   const toml::node* node = table.get(key);
   if (node == nullptr) return fallback;
   if (auto v = node->value<std::string>()) return *v;
-  throw InputError(std::string("fabric.") + key, node_text(*node), "expected a string");
+  throw InputError(std::string("fabric.") + key, detail::toml_text(*node), "expected a string");
 }
 
 }  // namespace

@@ -8,7 +8,6 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "epscope/error.h"
 #include "epscope/json.h"
@@ -107,9 +106,7 @@ class Reader {
 
  private:
   InputError bad(const std::string& key, const toml::node& n, const char* want) const {
-    std::ostringstream value;
-    n.visit([&](const auto& v) { value << v; });
-    return InputError(key_name(key), value.str(),
+    return InputError(key_name(key), detail::toml_text(n),
                       fmt::format("{} in {}: expected {}", key_name(key), path_, want));
   }
 

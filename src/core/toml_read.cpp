@@ -88,6 +88,38 @@ void check_multiline_strings(const toml::node& node, const std::string& text,
 
 }  // namespace
 
+std::string toml_text(const toml::node& node) {
+  constexpr std::size_t kMaxItems = 8;
+  if (const auto* s = node.as_string()) return fmt::format("\"{}\"", s->get());
+  if (const auto* i = node.as_integer()) return fmt::format("{}", i->get());
+  if (const auto* f = node.as_floating_point()) return fmt::format("{}", f->get());
+  if (const auto* b = node.as_boolean()) return b->get() ? "true" : "false";
+  std::string text;
+  std::size_t count = 0;
+  const auto add = [&](const std::string& item) {
+    if (count > 0) text += ", ";
+    text += count < kMaxItems ? item : "...";
+    ++count;
+  };
+  if (const auto* array = node.as_array()) {
+    for (const auto& item : *array) {
+      if (count > kMaxItems) break;
+      add(toml_text(item));
+    }
+    return "[" + text + "]";
+  }
+  if (const auto* table = node.as_table()) {
+    for (const auto& [key, item] : *table) {
+      if (count > kMaxItems) break;
+      add(fmt::format("{} = {}", key.str(), toml_text(item)));
+    }
+    return "{" + text + "}";
+  }
+  std::ostringstream type;
+  type << "(a " << node.type() << ")";
+  return type.str();
+}
+
 toml::table parse_toml_file(const std::string& path, const std::string& field) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(field, path, "the file cannot be opened");

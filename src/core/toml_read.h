@@ -20,6 +20,12 @@ inline std::optional<std::int64_t> toml_integer(const toml::node& node) {
   return node.value<std::int64_t>();
 }
 
+/// The node as short TOML-like text for an error message: strings quoted, numbers, booleans,
+/// arrays and inline tables (at most 8 items each, then "..."), "(a date)" and the like for the
+/// rest. toml++ 3.3's own printer casts log10 of a float below 1 to size_t (undefined behaviour
+/// for `[0.1]`, found by fuzz_scenario_file), so error messages never use it.
+std::string toml_text(const toml::node& node);
+
 /// Parses the TOML file at `path`. Every failure is an InputError naming `field`: a file that
 /// cannot be opened, bytes that are not UTF-8, malformed TOML (with line and column), and
 /// non-ASCII characters in a multi-line basic string ("""...""") with a backslash, which toml++ 3.3
