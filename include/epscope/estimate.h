@@ -36,6 +36,13 @@ struct ModelParams {
   double b2b_overlap_us = 0;  // back to back: combine's fixed cost hides this much behind dispatch
 
   static ModelParams from_cluster(const Cluster& cluster);
+
+  /// The sending rate of a link class: NIC tx (RDMA), NVLink tx, or the local copy.
+  double tx_gbps(LinkClass link_class) const {
+    return link_class == LinkClass::kRdma     ? nic_tx_gbps
+           : link_class == LinkClass::kNvlink ? nvlink_tx_gbps
+                                              : local_gbps;
+  }
 };
 
 /// Things a rate or a start time can be limited by.

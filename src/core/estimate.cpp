@@ -237,7 +237,8 @@ class PhaseModel {
               if (pull) {
                 // r's last loads also wait behind at most one round trip of a heavier puller's.
                 const auto cls = static_cast<LinkClass>(c);
-                const double queue = pull_queue_us(largest, bytes, tx_gbps(cls), latency_of(cls));
+                const double queue =
+                    pull_queue_us(largest, bytes, p_.tx_gbps(cls), latency_of(cls));
                 at = moving[si] + sender.port_tx_us[c] * share + queue;
               }
               heard[static_cast<std::size_t>(pool[i].peer)].from(s, at, moving);
@@ -339,16 +340,11 @@ class PhaseModel {
     const auto i = static_cast<std::size_t>(c);
     const ClassTotals& t = phase_.send[static_cast<std::size_t>(s)];
     const auto bytes = static_cast<double>(t.bytes[i]);
-    const double busy = busy_us(bytes, tx_gbps(c));
-    return make(kPort[i], s, busy, t.msgs[i], bytes, tx_gbps(c),
-                link_reasons_(kWhat[i], s, t.msgs[i], bytes, tx_gbps(c)));
+    const double busy = busy_us(bytes, p_.tx_gbps(c));
+    return make(kPort[i], s, busy, t.msgs[i], bytes, p_.tx_gbps(c),
+                link_reasons_(kWhat[i], s, t.msgs[i], bytes, p_.tx_gbps(c)));
   }
 
-  double tx_gbps(LinkClass c) const {
-    return c == LinkClass::kRdma     ? p_.nic_tx_gbps
-           : c == LinkClass::kNvlink ? p_.nvlink_tx_gbps
-                                     : p_.local_gbps;
-  }
   double latency_of(LinkClass c) const {
     return c == LinkClass::kRdma     ? p_.rdma_latency_us
            : c == LinkClass::kNvlink ? p_.nvlink_latency_us
@@ -417,7 +413,7 @@ class PhaseModel {
     link(out.send, Resource::kNvlinkTx, "NVLink egress", snd, N, p_.nvlink_tx_gbps);
     link(out.send, Resource::kLocalCopy, "local copy", snd, L, p_.local_gbps);
     for (std::size_t c = 0; c < kNumLinkClasses; ++c)
-      out.port_tx_us[c] = busy_us(bytes(snd, c), tx_gbps(static_cast<LinkClass>(c)));
+      out.port_tx_us[c] = busy_us(bytes(snd, c), p_.tx_gbps(static_cast<LinkClass>(c)));
     if (p_.per_msg_us > 0) {
       const double msgs = snd.msgs[N] + snd.msgs[R];
       keep_max(out.send, msgs * p_.per_msg_us, [&] {

@@ -425,9 +425,8 @@ void PhaseSim::run(const PhaseTraffic& traffic, const std::vector<double>& start
       const double latency = latency_us(static_cast<int>(s), static_cast<int>(d));
       pull_latency[d] = std::max(pull_latency[d], latency);
       if (cls != LinkClass::kLocal)
-        arrival += pull_queue_us(
-            port_heaviest[port], flow_bytes_[static_cast<std::size_t>(flow)],
-            cls == LinkClass::kNvlink ? params_.nvlink_tx_gbps : params_.nic_tx_gbps, latency);
+        arrival += pull_queue_us(port_heaviest[port], flow_bytes_[static_cast<std::size_t>(flow)],
+                                 params_.tx_gbps(cls), latency);
     } else {
       arrival += latency_us(static_cast<int>(s), static_cast<int>(d));
     }
