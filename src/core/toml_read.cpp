@@ -138,7 +138,10 @@ toml::table parse_toml_file(const std::string& path, const std::string& field) {
                        fmt::format("byte 0x{:02X} is not UTF-8 (TOML files must be UTF-8)",
                                    static_cast<unsigned char>(text[i])));
     if (text[i] == '\n') ++line;
-    copy += len == 1 ? text.substr(i, 1) : kReplacement;
+    if (len == 1)
+      copy += text[i];
+    else
+      copy += kReplacement;
     i += len;
   }
   try {
