@@ -2,7 +2,7 @@
 // 1024 ranks x 256 tokens, top-8 of 256 experts: sampled uniform <= 50 ms, expected <= 5 ms.
 #include <benchmark/benchmark.h>
 
-#include "epscope/estimate.h"
+#include "epscope/estimate/estimate.h"
 
 namespace {
 

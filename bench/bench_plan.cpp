@@ -3,7 +3,12 @@
 // Numbers and the machine they ran on: docs/performance.md ("Plan").
 #include <benchmark/benchmark.h>
 
-#include "epscope/plan.h"
+#include "epscope/plan/decode_config.h"
+#include "epscope/plan/decode_model.h"
+#include "epscope/plan/plan_io.h"
+#include "epscope/plan/plan_pareto.h"
+#include "epscope/plan/plan_policies.h"
+#include "epscope/plan/plan_replay.h"
 
 namespace epscope {
 namespace {

@@ -6,10 +6,10 @@
 #include <cstdint>
 #include <numeric>
 
-#include "epscope/error.h"
-#include "epscope/lists.h"
-#include "epscope/routing.h"
-#include "epscope/scenario.h"
+#include "epscope/base/error.h"
+#include "epscope/base/lists.h"
+#include "epscope/scenario/scenario.h"
+#include "epscope/traffic/routing.h"
 #include "fuzz_util.h"
 
 using namespace epscope;

@@ -1,11 +1,15 @@
-// Fuzz target: measurement records (JSON Lines; src/core/records.cpp, docs/measurements.md).
-// Byte 0 bit 0 picks --skip-bad. Properties: without skip_bad a bad line is an InputError; with
-// it, nothing throws and every non-blank line is a record, a skipped line or filtered out.
+// Fuzz target: measurement records (JSON Lines; src/core/calibrate/records.cpp,
+// docs/measurements.md). Byte 0 bit 0 picks --skip-bad. Properties: without skip_bad a bad line is
+// an InputError; with it, nothing throws and every non-blank line is a record, a skipped line or
+// filtered out.
 #include <cstdint>
 #include <sstream>
 
-#include "epscope/calibrate.h"
-#include "epscope/error.h"
+#include "epscope/base/error.h"
+#include "epscope/calibrate/calibrate_cases.h"
+#include "epscope/calibrate/calibrate_fit.h"
+#include "epscope/calibrate/calibration_file.h"
+#include "epscope/calibrate/records.h"
 #include "fuzz_util.h"
 
 using namespace epscope;

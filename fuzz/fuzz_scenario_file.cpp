@@ -1,5 +1,5 @@
-// Fuzz target: TOML scenario files (src/core/scenario_file.cpp). The bytes go to a temp file
-// because the reader takes a path, as the CLI's does; the sequence is build_scenario()'s:
+// Fuzz target: TOML scenario files (src/core/scenario/scenario_file.cpp). The bytes go to a temp
+// file because the reader takes a path, as the CLI's does; the sequence is build_scenario()'s:
 // preset first, then the file's keys, then validation. An accepted scenario is estimated too
 // (when small enough to stay fast), and its result must be finite.
 #include <cmath>
@@ -7,11 +7,13 @@
 #include <cstdio>
 #include <string>
 
-#include "epscope/error.h"
-#include "epscope/estimate.h"
-#include "epscope/json.h"
-#include "epscope/scenario.h"
-#include "epscope/scenario_file.h"
+#include "epscope/base/error.h"
+#include "epscope/estimate/estimate.h"
+#include "epscope/model/result_json.h"
+#include "epscope/report/report_json.h"
+#include "epscope/scenario/scenario.h"
+#include "epscope/scenario/scenario_file.h"
+#include "epscope/scenario/scenario_json.h"
 #include "fuzz_util.h"
 
 using namespace epscope;

@@ -1,13 +1,13 @@
-// Fuzz target: top-k trace files (routing spec file:PATH; src/core/topk_file.cpp) in all three
-// formats. Byte 0 picks the format (bits 0-1: json, csv, npy, npy) and whether a token list is
-// given (bit 2); byte 1 the rank count (1..4) and top-k (1..4). The rest is the file. Properties:
-// an accepted file has one entry per rank, topk indices per token, each -1 or a valid expert,
-// and counting it routes exactly its non-empty choices.
+// Fuzz target: top-k trace files (routing spec file:PATH; src/core/traffic/topk_file.cpp) in all
+// three formats. Byte 0 picks the format (bits 0-1: json, csv, npy, npy) and whether a token list
+// is given (bit 2); byte 1 the rank count (1..4) and top-k (1..4). The rest is the file.
+// Properties: an accepted file has one entry per rank, topk indices per token, each -1 or a valid
+// expert, and counting it routes exactly its non-empty choices.
 #include <cstdint>
 
-#include "epscope/error.h"
-#include "epscope/routing.h"
-#include "epscope/scenario.h"
+#include "epscope/base/error.h"
+#include "epscope/scenario/scenario.h"
+#include "epscope/traffic/routing.h"
 #include "fuzz_util.h"
 
 using namespace epscope;

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "epscope/scenario.h"
+#include "epscope/scenario/scenario.h"
 
 namespace epscope::test {
 

@@ -11,11 +11,11 @@ CLI::App* register_estimate(CLI::App& app);
 CLI::App* register_plan(CLI::App& app);
 /// Registers `epscope simulate`. Returns the subcommand.
 CLI::App* register_simulate(CLI::App& app);
-/// Registers `epscope bench` (src/cli/bench.cpp).
+/// Registers `epscope bench` (src/cli/cmd_bench.cpp).
 CLI::App* register_bench(CLI::App& app);
-/// Registers `epscope sweep` (src/cli/sweep.cpp).
+/// Registers `epscope sweep` (src/cli/cmd_sweep.cpp).
 CLI::App* register_sweep(CLI::App& app);
-/// Registers `epscope report` (src/cli/report.cpp).
+/// Registers `epscope report` (src/cli/cmd_report.cpp).
 CLI::App* register_report(CLI::App& app);
 /// Registers `epscope calibrate`.
 CLI::App* register_calibrate(CLI::App& app);

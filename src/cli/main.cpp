@@ -6,7 +6,7 @@
 #include <iostream>
 
 #include "commands.h"
-#include "epscope/error.h"
+#include "epscope/base/error.h"
 #include "output.h"
 
 int main(int argc, char** argv) {

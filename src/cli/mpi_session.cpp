@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "epscope/error.h"
+#include "epscope/base/error.h"
 
 #ifdef EPSCOPE_HAVE_MPI
 #include <mpi.h>

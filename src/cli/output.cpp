@@ -3,7 +3,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "epscope/error.h"
+#include "epscope/base/error.h"
 
 namespace epscope::cli {
 

@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 #include <algorithm>
 
-#include "epscope/calibrate.h"
-#include "epscope/error.h"
-#include "epscope/lists.h"
-#include "epscope/scenario_file.h"
+#include "epscope/base/error.h"
+#include "epscope/base/lists.h"
+#include "epscope/calibrate/calibration_file.h"
+#include "epscope/scenario/scenario_file.h"
 
 namespace epscope::cli {
 namespace {

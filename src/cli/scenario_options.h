@@ -5,8 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "epscope/estimate.h"
-#include "epscope/scenario.h"
+#include "epscope/estimate/estimate.h"
+#include "epscope/scenario/scenario.h"
 
 namespace epscope::cli {
 

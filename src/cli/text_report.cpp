@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "epscope/lists.h"
+#include "epscope/base/lists.h"
 
 namespace epscope::cli {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "epscope/estimate.h"
-#include "epscope/scenario.h"
+#include "epscope/estimate/estimate.h"
+#include "epscope/scenario/scenario.h"
 
 namespace epscope::cli {
 

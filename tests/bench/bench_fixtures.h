@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "epscope/scenario.h"
+#include "epscope/scenario/scenario.h"
 
 namespace epscope::bench::test {
 

@@ -2,10 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bench/cases.h"
-#include "bench/samples.h"
-#include "bench/send_plan.h"
-#include "epscope/error.h"
+#include "bench/harness/cases.h"
+#include "bench/harness/samples.h"
+#include "bench/harness/send_plan.h"
+#include "epscope/base/error.h"
 
 namespace epscope::bench {
 namespace {

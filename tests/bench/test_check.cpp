@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "bench/check.h"
-#include "epscope/traffic.h"
+#include "bench/harness/check.h"
+#include "epscope/traffic/traffic.h"
 #include "gpu/layout.h"
 
 namespace epscope::bench {

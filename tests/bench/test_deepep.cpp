@@ -1,13 +1,13 @@
 // The C++ side of `--backend deepep`: the job it writes for the Python driver and how it reads
-// the driver's output. The driver itself is tested in tests/deepep (with a DeepEP test double).
+// the driver's output. The driver itself is tested in tests/python (with a DeepEP test double).
 #include <gtest/gtest.h>
 
-#include "bench/deepep.h"
-#include "bench/harness.h"
+#include "bench/backends/deepep/deepep.h"
+#include "bench/harness/harness.h"
 #include "bench_fixtures.h"
-#include "epscope/error.h"
-#include "epscope/json.h"
-#include "epscope/routing.h"
+#include "epscope/base/error.h"
+#include "epscope/scenario/scenario_json.h"
+#include "epscope/traffic/routing.h"
 
 namespace epscope::bench {
 namespace {
@@ -113,7 +113,7 @@ TEST(DeepEp, ReadsTheDriverOutput) {
 
 TEST(DeepEp, MarksTestDoubleRuns) {
   nlohmann::json out = driver_output(1);
-  out["info"]["test_double"] = "tests/deepep/fake_deep_ep.py";
+  out["info"]["test_double"] = "tests/python/fake_deep_ep.py";
   EXPECT_EQ(read_deepep_output(out, 2).run.info.system, "test-double-deepep-ll");
 }
 

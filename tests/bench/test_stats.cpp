@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "bench/stats.h"
+#include "bench/harness/stats.h"
 
 namespace epscope::bench {
 namespace {

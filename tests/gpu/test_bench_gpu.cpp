@@ -8,9 +8,9 @@
 
 #include <sstream>
 
-#include "bench/backends.h"
-#include "bench/launch.h"
-#include "epscope/error.h"
+#include "bench/backends/backends.h"
+#include "bench/harness/launch.h"
+#include "epscope/base/error.h"
 
 namespace epscope::bench {
 namespace {
