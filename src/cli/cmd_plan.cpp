@@ -265,16 +265,9 @@ int run_plan(const PlanOptions& o) {
   return rc;
 }
 
-}  // namespace
-
-CLI::App* register_plan(CLI::App& app) {
-  auto o = std::make_shared<PlanOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "plan",
-      "Place decode requests on DP ranks: step time per policy, the batch-vs-KV Pareto front, "
-      "and trace replay");
-  add_scenario_options(cmd, o->scenario);
-  auto* g = "Decode model";
+/// The decode-step model: model config, efficiencies, attention overrides and fit.
+void add_decode_model_options(CLI::App* cmd, PlanOptions* o) {
+  const char* g = "Decode model";
   cmd->add_option("--model", o->model_file, "Model config (.json or .toml); default DeepSeek-V3")
       ->group(g);
   cmd->add_flag("--tbo", o->tbo, "Two-batch overlap: half-batch communication hides under compute")
@@ -298,7 +291,11 @@ CLI::App* register_plan(CLI::App& app) {
       ->group(g);
   cmd->add_option("--step-fixed-us", o->step_fixed_us, "Override: fixed us per step (LM head, ...)")
       ->group(g);
-  g = "Workload";
+}
+
+/// The snapshot (a file or synthetic), MTP drafts and the KV capacity.
+void add_workload_options(CLI::App* cmd, PlanOptions* o) {
+  const char* g = "Workload";
   cmd->add_option("--snapshot", o->snapshot,
                   "Requests: CSV id,context_tokens,tokens[,rank] or JSON; default synthetic")
       ->group(g);
@@ -320,7 +317,11 @@ CLI::App* register_plan(CLI::App& app) {
                   "KV capacity in tokens per rank: one value or a list (VxN)")
       ->group(g);
   cmd->add_option("--save-snapshot", o->save_snapshot, "Write the snapshot used as CSV")->group(g);
-  g = "Policies";
+}
+
+/// Which policies run, the lambda sweep and the move budget.
+void add_policy_options(CLI::App* cmd, PlanOptions* o) {
+  const char* g = "Policies";
   cmd->add_option("--policy", o->policies,
                   "Comma list of round_robin, shortest_queue, total_tokens, balance_batch, "
                   "balance_kv, epscope_online, epscope_offline (epscope), or all")
@@ -330,7 +331,11 @@ CLI::App* register_plan(CLI::App& app) {
       ->group(g);
   cmd->add_option("--max-moves", o->max_moves, "epscope_offline: move at most this many requests")
       ->group(g);
-  g = "Replay";
+}
+
+/// Trace replay: the trace (a file or synthetic), batch limit, steps, timeline.
+void add_replay_options(CLI::App* cmd, PlanOptions* o) {
+  const char* g = "Replay";
   cmd->add_flag("--replay", o->replay, "Replay a trace instead of placing one snapshot")->group(g);
   cmd->add_option("--trace", o->trace,
                   "Trace CSV arrival_s|arrival_us,prompt_tokens,output_tokens; default synthetic")
@@ -350,7 +355,22 @@ CLI::App* register_plan(CLI::App& app) {
       ->group(g);
   cmd->add_option("--timeline", o->timeline_csv, "Write per-step imbalance over time as CSV")
       ->group(g);
-  g = "Output";
+}
+
+}  // namespace
+
+CLI::App* register_plan(CLI::App& app) {
+  auto o = std::make_shared<PlanOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "plan",
+      "Place decode requests on DP ranks: step time per policy, the batch-vs-KV Pareto front, "
+      "and trace replay");
+  add_scenario_options(cmd, o->scenario);
+  add_decode_model_options(cmd, o.get());
+  add_workload_options(cmd, o.get());
+  add_policy_options(cmd, o.get());
+  add_replay_options(cmd, o.get());
+  const char* g = "Output";
   cmd->add_option("--json", o->json_path, "Write the result as JSON ('-' = stdout)")->group(g);
   cmd->add_option("--svg", o->svg_path, "Write the Pareto plot as SVG (runs the lambda sweep)")
       ->group(g);

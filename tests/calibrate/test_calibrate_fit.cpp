@@ -11,6 +11,7 @@
 #include "epscope/calibrate/calibrate_fit.h"
 #include "epscope/calibrate/calibration_file.h"
 #include "epscope/calibrate/records.h"
+#include "epscope/estimate/estimate.h"
 
 namespace epscope {
 namespace {

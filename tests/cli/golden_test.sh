@@ -6,7 +6,7 @@
 #   golden_test.sh EPSCOPE DATA_DIR --update   rewrite DATA_DIR/golden/* (only when behaviour is
 #                                              meant to change; say why in the commit)
 set -u
-bin=$1
+bin=$(realpath "$1")
 data=$2
 update=${3:-}
 golden=$data/golden

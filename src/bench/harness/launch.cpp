@@ -130,53 +130,39 @@ nlohmann::json run_forked_rank(const Scenario& base, const std::vector<BenchCase
   return j;
 }
 
-RunOutput run_per_gpu(const Scenario& base, const std::vector<BenchCase>& cases,
-                      const BenchOptions& options) {
-  const int num_ranks = base.num_ranks();
-  void* mem =
-      mmap(nullptr, sizeof(SharedBlock), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) throw Error("mmap of the shared setup block failed", __FILE__, __LINE__);
-  auto* shared = new (mem) SharedBlock{};
-  char dir_template[] = "/tmp/epscope-bench-XXXXXX";
-  if (mkdtemp(dir_template) == nullptr)
-    throw Error("cannot create a temporary directory", __FILE__, __LINE__);
-  const std::filesystem::path dir = dir_template;
-
-  std::fflush(nullptr);
-  std::vector<pid_t> children;
-  for (int rank = 0; rank < num_ranks; ++rank) {
-    const pid_t pid = fork();
-    if (pid < 0) throw Error("fork failed", __FILE__, __LINE__);
-    if (pid == 0) {
-      // The child: one GPU. It never returns into the caller; it reports through a file.
-      int code = 0;
-      std::string message;
-      try {
-        const nlohmann::json j = run_forked_rank(base, cases, options, rank, shared);
-        std::ofstream(dir / fmt::format("rank{}.json", rank)) << j.dump();
-      } catch (const InputError& e) {
-        message = e.what();
-        code = 2;
-      } catch (const std::exception& e) {
-        message = e.what();
-        code = 1;
-      }
-      if (code != 0) {
-        shared->failed.store(1);
-        std::fprintf(stderr, "epscope: rank %d: %s\n", rank, message.c_str());
-        std::ofstream(dir / fmt::format("rank{}.err", rank)) << message;
-      }
-      std::fflush(nullptr);
-      _exit(code);
-    }
-    children.push_back(pid);
+/// The forked child of one GPU: runs its rank and reports through a file in `dir` (rankN.json,
+/// or rankN.err and the shared failure flag). Never returns into the caller.
+[[noreturn]] void run_child_rank(const Scenario& base, const std::vector<BenchCase>& cases,
+                                 const BenchOptions& options, int rank, SharedBlock* shared,
+                                 const std::filesystem::path& dir) {
+  int code = 0;
+  std::string message;
+  try {
+    const nlohmann::json j = run_forked_rank(base, cases, options, rank, shared);
+    std::ofstream(dir / fmt::format("rank{}.json", rank)) << j.dump();
+  } catch (const InputError& e) {
+    message = e.what();
+    code = 2;
+  } catch (const std::exception& e) {
+    message = e.what();
+    code = 1;
   }
-  // Every child ends by itself: its device-side waits and setup barriers have deadlines.
+  if (code != 0) {
+    shared->failed.store(1);
+    std::fprintf(stderr, "epscope: rank %d: %s\n", rank, message.c_str());
+    std::ofstream(dir / fmt::format("rank{}.err", rank)) << message;
+  }
+  std::fflush(nullptr);
+  _exit(code);
+}
+
+/// Waits for every child; returns the worst exit code (2: bad input) and one line per failed rank.
+int wait_for_ranks(const std::vector<pid_t>& children, const std::filesystem::path& dir,
+                   std::vector<std::string>& failures) {
   int worst = 0;
-  std::vector<std::string> failures;
-  for (int rank = 0; rank < num_ranks; ++rank) {
+  for (std::size_t rank = 0; rank < children.size(); ++rank) {
     int status = 0;
-    waitpid(children[static_cast<std::size_t>(rank)], &status, 0);
+    waitpid(children[rank], &status, 0);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
     worst = std::max(worst, code);
     if (WIFSIGNALED(status)) {
@@ -188,13 +174,12 @@ RunOutput run_per_gpu(const Scenario& base, const std::vector<BenchCase>& cases,
       failures.push_back(fmt::format("rank {}: {}", rank, text.empty() ? "failed" : text));
     }
   }
-  munmap(mem, sizeof(SharedBlock));
-  if (worst != 0) {
-    std::filesystem::remove_all(dir);
-    const std::string all = fmt::format("{}", fmt::join(failures, "; "));
-    if (worst == 2) throw InputError(all);
-    throw RunFailure("GPU processes failed: " + all);
-  }
+  return worst;
+}
+
+/// The ranks' reports (rankN.json in `dir`) merged: rank 0's run facts, every rank's samples and
+/// every rank's link probe egress.
+RunOutput read_rank_outputs(int num_ranks, const std::filesystem::path& dir) {
   RunOutput out;
   std::vector<std::vector<CaseSamples>> parts;
   for (int rank = 0; rank < num_ranks; ++rank) {
@@ -220,8 +205,42 @@ RunOutput run_per_gpu(const Scenario& base, const std::vector<BenchCase>& cases,
       }
     }
   }
-  std::filesystem::remove_all(dir);
   out.cases = merge_ranks(parts);
+  return out;
+}
+
+RunOutput run_per_gpu(const Scenario& base, const std::vector<BenchCase>& cases,
+                      const BenchOptions& options) {
+  const int num_ranks = base.num_ranks();
+  void* mem =
+      mmap(nullptr, sizeof(SharedBlock), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw Error("mmap of the shared setup block failed", __FILE__, __LINE__);
+  auto* shared = new (mem) SharedBlock{};
+  char dir_template[] = "/tmp/epscope-bench-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr)
+    throw Error("cannot create a temporary directory", __FILE__, __LINE__);
+  const std::filesystem::path dir = dir_template;
+
+  std::fflush(nullptr);
+  std::vector<pid_t> children;
+  for (int rank = 0; rank < num_ranks; ++rank) {
+    const pid_t pid = fork();
+    if (pid < 0) throw Error("fork failed", __FILE__, __LINE__);
+    if (pid == 0) run_child_rank(base, cases, options, rank, shared, dir);
+    children.push_back(pid);
+  }
+  // Every child ends by itself: its device-side waits and setup barriers have deadlines.
+  std::vector<std::string> failures;
+  const int worst = wait_for_ranks(children, dir, failures);
+  munmap(mem, sizeof(SharedBlock));
+  if (worst != 0) {
+    std::filesystem::remove_all(dir);
+    const std::string all = fmt::format("{}", fmt::join(failures, "; "));
+    if (worst == 2) throw InputError(all);
+    throw RunFailure("GPU processes failed: " + all);
+  }
+  RunOutput out = read_rank_outputs(num_ranks, dir);
+  std::filesystem::remove_all(dir);
   return out;
 }
 

@@ -158,80 +158,57 @@ void local_search(const Snapshot& snapshot, int num_ranks, const Objective& obje
   }
 }
 
-/// Offline epscope: candidates (greedy on the surrogate + local search; the current placement with
-/// new requests placed online + local search; every baseline; lambda 0.2, 0.4, 0.6, 0.8), each
-/// timed with the full model; the fastest wins, ties go to fewer moves. So it is never slower than
-/// the best baseline under the full model.
-Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& model,
-                                const Capacity& capacity, const PlacementOptions& options) {
+/// The greedy candidate of offline epscope: the costliest requests first (attention + own
+/// dispatch send of one request, §8.5), each on the rank the surrogate likes best, then local
+/// search. Throws InputError when the greedy order leaves no room for a request.
+std::vector<int> greedy_placement(const Snapshot& snapshot, const DecodeModel& model,
+                                  const Capacity& capacity, const PlacementOptions& options,
+                                  double total_tokens) {
   const int num_ranks = model.num_ranks();
-  const auto n_req = snapshot.requests.size();
-  double total_tokens = 0;
-  for (const Request& q : snapshot.requests)
-    total_tokens += static_cast<double>(q.tokens);
-  std::vector<std::vector<int>> candidates;
+  const DecodeParams& p = model.params();
+  const auto order = largest_first(snapshot, [&](const Request& q) {
+    return p.attn_us_per_token * static_cast<double>(q.tokens) +
+           p.attn_us_per_kv_token * static_cast<double>(q.context_tokens);
+  });
+  std::vector<int> rank_of(snapshot.requests.size(), -1);
+  detail::RankState state(num_ranks);
+  // The step's total is known up front, so one view serves every request (only the chosen
+  // rank's keys change).
+  const StepObjective objective{model, total_tokens};
+  KeyedView<StepObjective> view(objective);
+  view.rebuild(state.loads);
+  for (std::size_t i : order) {
+    const Request& q = snapshot.requests[i];
+    const int r =
+        best_rank_in_view(view, state, capacity, {q.tokens, q.context_tokens, q.context_tokens});
+    if (r < 0) throw_no_fit(q, Policy::kEpscopeOffline);
+    state.add(r, q.tokens, q.context_tokens, q.context_tokens);
+    view.set(r, view.keys_with(r, state.loads[static_cast<std::size_t>(r)]));
+    rank_of[i] = r;
+  }
+  local_search(snapshot, num_ranks, StepObjective{model, total_tokens}, capacity, rank_of, -1,
+               options.local_search_rounds);
+  return rank_of;
+}
 
-  // Greedy: the costliest requests first (attention + own dispatch send of one request, §8.5).
-  {
-    const DecodeParams& p = model.params();
-    const auto order = largest_first(snapshot, [&](const Request& q) {
-      return p.attn_us_per_token * static_cast<double>(q.tokens) +
-             p.attn_us_per_kv_token * static_cast<double>(q.context_tokens);
-    });
-    std::vector<int> rank_of(n_req, -1);
-    detail::RankState state(num_ranks);
-    // The step's total is known up front, so one view serves every request (only the chosen
-    // rank's keys change).
-    const StepObjective objective{model, total_tokens};
-    KeyedView<StepObjective> view(objective);
-    view.rebuild(state.loads);
-    try {
-      for (std::size_t i : order) {
-        const Request& q = snapshot.requests[i];
-        const int r = best_rank_in_view(view, state, capacity,
-                                        {q.tokens, q.context_tokens, q.context_tokens});
-        if (r < 0) throw_no_fit(q, Policy::kEpscopeOffline);
-        state.add(r, q.tokens, q.context_tokens, q.context_tokens);
-        view.set(r, view.keys_with(r, state.loads[static_cast<std::size_t>(r)]));
-        rank_of[i] = r;
-      }
-      local_search(snapshot, num_ranks, StepObjective{model, total_tokens}, capacity, rank_of, -1,
-                   options.local_search_rounds);
-      candidates.push_back(std::move(rank_of));
-    } catch (const InputError&) {
-      // The greedy order left no room for a large request; the baselines below may still fit.
-    }
-  }
-  const bool any_placed = std::any_of(snapshot.requests.begin(), snapshot.requests.end(),
-                                      [](const Request& q) { return q.rank >= 0; });
-  if (any_placed) {
-    // From where requests run now: new ones placed online, then moves within max_moves.
-    try {
-      std::vector<int> rank_of = place(snapshot, Policy::kEpscopeOnline, model, capacity).rank_of;
-      local_search(snapshot, num_ranks, StepObjective{model, total_tokens}, capacity, rank_of,
-                   options.max_moves, options.local_search_rounds);
-      candidates.push_back(std::move(rank_of));
-    } catch (const InputError&) {
-      // The running requests already exceed a capacity: only fresh plans are candidates.
-    }
-  }
+/// Fresh plans from every baseline and from lambda 0.2, 0.4, 0.6, 0.8 (points between batch and
+/// KV balance, docs/model.md §8.6: the sweet spot is often there); those that do not fit under the
+/// capacity are left out.
+void add_fresh_candidates(const Snapshot& snapshot, const DecodeModel& model,
+                          const Capacity& capacity, std::vector<std::vector<int>>& candidates) {
+  // A baseline here places everything from scratch (it is a fresh plan, not an online step).
+  Snapshot fresh = snapshot;
+  for (Request& q : fresh.requests)
+    q.rank = -1;
   for (Policy baseline : {Policy::kRoundRobin, Policy::kShortestQueue, Policy::kTotalTokens,
                           Policy::kBalanceBatch, Policy::kBalanceKv}) {
-    // A baseline here places everything from scratch (it is a fresh plan, not an online step).
-    Snapshot fresh = snapshot;
-    for (Request& q : fresh.requests)
-      q.rank = -1;
     try {
       candidates.push_back(place(fresh, baseline, model, capacity).rank_of);
     } catch (const InputError&) {
       // This baseline cannot fit the snapshot under the capacity; skip it.
     }
   }
-  // Points between batch and KV balance (docs/model.md §8.6): the sweet spot is often there.
   for (double lambda : {0.2, 0.4, 0.6, 0.8}) {
-    Snapshot fresh = snapshot;
-    for (Request& q : fresh.requests)
-      q.rank = -1;
     PlacementOptions mix;
     mix.lambda = lambda;
     try {
@@ -240,8 +217,16 @@ Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& mod
       // Does not fit under the capacity at this lambda.
     }
   }
+}
+
+/// The candidate with the fastest full-model step within max_moves; ties go to fewer moves.
+/// Throws InputError when none qualifies.
+Placement fastest_candidate(const Snapshot& snapshot, const DecodeModel& model,
+                            const PlacementOptions& options,
+                            std::vector<std::vector<int>>& candidates, double& best_us) {
+  const int num_ranks = model.num_ranks();
   Placement best;
-  double best_us = 0;
+  best_us = 0;
   for (auto& rank_of : candidates) {
     const int moves = count_moves(snapshot, rank_of);
     if (options.max_moves >= 0 && moves > options.max_moves) continue;
@@ -261,6 +246,41 @@ Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& mod
     throw InputError("kv-capacity", "epscope_offline",
                      "no candidate placement fits the snapshot into the capacity");
   }
+  return best;
+}
+
+/// Offline epscope: candidates (greedy on the surrogate + local search; the current placement with
+/// new requests placed online + local search; every baseline; lambda 0.2, 0.4, 0.6, 0.8), each
+/// timed with the full model; the fastest wins, ties go to fewer moves. So it is never slower than
+/// the best baseline under the full model.
+Placement place_epscope_offline(const Snapshot& snapshot, const DecodeModel& model,
+                                const Capacity& capacity, const PlacementOptions& options) {
+  const int num_ranks = model.num_ranks();
+  double total_tokens = 0;
+  for (const Request& q : snapshot.requests)
+    total_tokens += static_cast<double>(q.tokens);
+  std::vector<std::vector<int>> candidates;
+  try {
+    candidates.push_back(greedy_placement(snapshot, model, capacity, options, total_tokens));
+  } catch (const InputError&) {
+    // The greedy order left no room for a large request; the baselines below may still fit.
+  }
+  const bool any_placed = std::any_of(snapshot.requests.begin(), snapshot.requests.end(),
+                                      [](const Request& q) { return q.rank >= 0; });
+  if (any_placed) {
+    // From where requests run now: new ones placed online, then moves within max_moves.
+    try {
+      std::vector<int> rank_of = place(snapshot, Policy::kEpscopeOnline, model, capacity).rank_of;
+      local_search(snapshot, num_ranks, StepObjective{model, total_tokens}, capacity, rank_of,
+                   options.max_moves, options.local_search_rounds);
+      candidates.push_back(std::move(rank_of));
+    } catch (const InputError&) {
+      // The running requests already exceed a capacity: only fresh plans are candidates.
+    }
+  }
+  add_fresh_candidates(snapshot, model, capacity, candidates);
+  double best_us = 0;
+  Placement best = fastest_candidate(snapshot, model, options, candidates, best_us);
   // Polish the winner once more (it may be a baseline the search has not started from).
   std::vector<int> polished = best.rank_of;
   local_search(snapshot, num_ranks, StepObjective{model, total_tokens}, capacity, polished,

@@ -121,10 +121,9 @@ std::string series_name(const std::vector<std::pair<std::string, std::string>>& 
   return out.empty() ? "total" : out;
 }
 
-std::string sweep_section(const ReportInput& in) {
-  const nlohmann::json& axes = in.content["sweep"].value("axes", nlohmann::json::array());
-  const nlohmann::json& rows = in.content["results"];
-  // x: the tokens axis (as mean tokens per rank), else the first all-numeric axis.
+/// The sweep's x axis: the tokens axis (as mean tokens per rank), else the first all-numeric axis,
+/// else none ("" = grid point).
+std::string sweep_x_field(const nlohmann::json& axes) {
   std::string x_field;
   for (const auto& a : axes)
     if (a.value("field", "") == "tokens") x_field = "tokens";
@@ -133,17 +132,30 @@ std::string sweep_section(const ReportInput& in) {
     const auto values = a.value("values", std::vector<std::string>{});
     if (std::all_of(values.begin(), values.end(), is_number)) x_field = a.value("field", "");
   }
+  return x_field;
+}
+
+/// A sweep's rows read once: one latency series (and ratio series) per combination of the other
+/// fields, and the table of the first 200 points.
+struct SweepRows {
   std::map<std::string, svg::XySeries> series;
   std::map<std::string, svg::XySeries> ratios;
   std::size_t num_errors = 0;
-  std::string table = "<table>\n<tr><th>point</th>";
+  std::size_t shown = 0;
+  std::string table;
+};
+
+SweepRows read_sweep_rows(const nlohmann::json& axes, const nlohmann::json& rows,
+                          const std::string& x_field) {
+  SweepRows out;
+  std::string& table = out.table;
+  table = "<table>\n<tr><th>point</th>";
   for (const auto& a : axes)
     table += "<th>" + svg::escape(a.value("field", "")) + "</th>";
   table += "<th>dispatch us</th><th>combine us</th><th>total us</th><th>bottleneck</th></tr>\n";
-  std::size_t shown = 0;
   for (const auto& row : rows) {
     if (row.contains("error")) {
-      ++num_errors;
+      ++out.num_errors;
       continue;
     }
     std::vector<std::pair<std::string, std::string>> others;
@@ -156,18 +168,18 @@ std::string sweep_section(const ReportInput& in) {
         x = field == "tokens" ? num(row, "mean_tokens") : std::strtod(v.c_str(), nullptr);
     }
     const std::string name = series_name(others);
-    auto& s = series[name];
+    auto& s = out.series[name];
     s.name = name;
     s.x.push_back(x);
     s.y.push_back(num(row, "total_us"));
     s.labels.push_back(fmt::format("point {}", row.value("point", 0)));
     if (row.contains("ratio")) {
-      auto& rs = ratios[name];
+      auto& rs = out.ratios[name];
       rs.name = name;
       rs.x.push_back(x);
       rs.y.push_back(num(row, "ratio"));
     }
-    if (shown++ < 200) {
+    if (out.shown++ < 200) {
       table += fmt::format("<tr><td>{}</td>", row.value("point", 0));
       for (const auto& a : axes)
         table += "<td>" + svg::escape(row["fields"].value(a.value("field", ""), "")) + "</td>";
@@ -177,6 +189,14 @@ std::string sweep_section(const ReportInput& in) {
     }
   }
   table += "</table>\n";
+  return out;
+}
+
+std::string sweep_section(const ReportInput& in) {
+  const nlohmann::json& axes = in.content["sweep"].value("axes", nlohmann::json::array());
+  const nlohmann::json& rows = in.content["results"];
+  const std::string x_field = sweep_x_field(axes);
+  SweepRows read = read_sweep_rows(axes, rows, x_field);
   const std::string x_label = x_field == "tokens" ? "tokens per rank (mean)"
                               : x_field.empty()   ? "grid point"
                                                   : x_field;
@@ -188,14 +208,14 @@ std::string sweep_section(const ReportInput& in) {
                      false,
                      false};
   double x_min = INFINITY, x_max = 0;
-  for (auto& [name, s] : series) {
+  for (auto& [name, s] : read.series) {
     for (double x : s.x)
       x_min = std::min(x_min, x), x_max = std::max(x_max, x);
     chart.series.push_back(s);
   }
   chart.log_x = x_min > 0 && x_max / x_min >= 8;
   std::string body = svg::render(chart);
-  if (!ratios.empty()) {
+  if (!read.ratios.empty()) {
     svg::XyChart rc{"sweep-ratio",
                     "Unbalanced / balanced against " + x_label,
                     x_label,
@@ -203,14 +223,16 @@ std::string sweep_section(const ReportInput& in) {
                     {},
                     chart.log_x,
                     false};
-    for (auto& [name, s] : ratios)
+    for (auto& [name, s] : read.ratios)
       rc.series.push_back(s);
     body += svg::render(rc);
   }
-  if (num_errors > 0)
-    body += fmt::format("<p>{} points were invalid scenarios and are left out.</p>\n", num_errors);
-  if (shown > 200) body += fmt::format("<p>The table shows the first 200 of {} rows.</p>\n", shown);
-  return section("Sweep: latency against the varied fields", in.name, body + table);
+  if (read.num_errors > 0)
+    body +=
+        fmt::format("<p>{} points were invalid scenarios and are left out.</p>\n", read.num_errors);
+  if (read.shown > 200)
+    body += fmt::format("<p>The table shows the first 200 of {} rows.</p>\n", read.shown);
+  return section("Sweep: latency against the varied fields", in.name, body + read.table);
 }
 
 // ---- records: predicted against measured -----------------------------------------------------
@@ -224,23 +246,25 @@ std::string preset_for_gpu(std::string gpu) {
   return "h800-cx7";
 }
 
-std::string records_section(const ReportInput& in, const ReportOptions& options) {
-  // One case = the records sharing system, case name and scenario fields; measured = mean over
-  // the case's ranks (DeepEP's avg_t convention).
+/// One measured case: the records sharing system, case name and scenario fields; measured = mean
+/// over the case's ranks (DeepEP's avg_t convention), per phase (dispatch, combine, b2b).
+struct RecordCase {
+  std::string label, gpu;
+  std::vector<FieldValue> fields;
+  double sum[3] = {0, 0, 0};
+  int count[3] = {0, 0, 0};
+};
+
+/// The records grouped into cases, in the order of their first record.
+std::vector<RecordCase> group_record_cases(const nlohmann::json& records) {
   static const char* const kFields[] = {
       "nodes",          "gpus_per_node", "mode",           "nvlink",        "hidden",
       "topk",           "experts",       "dispatch_dtype", "combine_dtype", "max_tokens_per_rank",
       "tokens_per_rank"};
   static const char* const kPhases[] = {"dispatch_us", "combine_us", "b2b_us"};
-  struct Case {
-    std::string label, gpu;
-    std::vector<FieldValue> fields;
-    double sum[3] = {0, 0, 0};
-    int count[3] = {0, 0, 0};
-  };
-  std::map<std::string, Case> cases;
+  std::map<std::string, RecordCase> cases;
   std::vector<std::string> order;
-  for (const auto& rec : in.content) {
+  for (const auto& rec : records) {
     std::vector<FieldValue> fields;
     std::string key = text(rec, "system") + "|" + text(rec, "gpu") + "|" + text(rec, "case");
     for (const char* f : kFields) {
@@ -252,7 +276,7 @@ std::string records_section(const ReportInput& in, const ReportOptions& options)
       key += "|" + value;
     }
     auto [it, inserted] = cases.try_emplace(key);
-    Case& c = it->second;
+    RecordCase& c = it->second;
     if (inserted) {
       order.push_back(key);
       c.fields = fields;
@@ -267,6 +291,14 @@ std::string records_section(const ReportInput& in, const ReportOptions& options)
       }
     }
   }
+  std::vector<RecordCase> in_order;
+  for (const auto& key : order)
+    in_order.push_back(cases[key]);
+  return in_order;
+}
+
+std::string records_section(const ReportInput& in, const ReportOptions& options) {
+  const std::vector<RecordCase> cases = group_record_cases(in.content);
   const char* const kNames[] = {"dispatch", "combine", "back to back"};
   svg::XyChart chart{"predicted-vs-measured",
                      "Predicted against measured (mean over ranks)",
@@ -280,8 +312,7 @@ std::string records_section(const ReportInput& in, const ReportOptions& options)
   std::string table =
       "<table>\n<tr><th>case</th><th>phase</th><th>measured us</th><th>predicted us</th>"
       "<th>error</th></tr>\n";
-  for (const auto& key : order) {
-    const Case& c = cases[key];
+  for (const RecordCase& c : cases) {
     Scenario base;
     base.cluster = cluster_preset(preset_for_gpu(c.gpu));
     std::vector<FieldValue> fields = c.fields;

@@ -154,6 +154,44 @@ void merge_grids(SweepGrid& grid, const SweepGrid& more) {
   }
 }
 
+namespace {
+
+/// One point of the grid: its fields, scenario and result (or the error that made it invalid).
+nlohmann::json sweep_row(const Scenario& base, const SweepGrid& grid, std::size_t point_idx,
+                         const SweepOptions& options, const Evaluator& evaluate) {
+  nlohmann::json row;
+  const auto assignments = grid.point(point_idx);
+  row["point"] = point_idx;
+  row["fields"] = nlohmann::json::object();
+  for (const auto& [field, value] : assignments)
+    row["fields"][field] = value;
+  try {
+    const Scenario s = with_fields(base, assignments);
+    row["scenario"] = to_json(s);
+    const EstimateResult r = evaluate(s);
+    put_result(row, s, r, options.per_rank);
+    if (options.compare_balanced) {
+      const EstimateResult b = evaluate(balanced(s));
+      row["balanced_total_us"] = b.total_us;
+      row["ratio"] = b.total_us > 0 ? r.total_us / b.total_us : 1.0;
+    }
+  } catch (const InputError& e) {
+    row["error"] = e.what();
+  }
+  return row;
+}
+
+/// Worker threads: options.num_threads (0 = all cores), at most one per point.
+int worker_count(const SweepOptions& options, std::size_t num_points) {
+  const int num_threads = options.num_threads > 0
+                              ? options.num_threads
+                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(num_threads),
+                                                std::max<std::size_t>(num_points, 1)));
+}
+
+}  // namespace
+
 std::vector<nlohmann::json> run_sweep(const Scenario& base, const SweepGrid& grid,
                                       const SweepOptions& options,
                                       std::vector<std::size_t> point_indices) {
@@ -175,38 +213,14 @@ std::vector<nlohmann::json> run_sweep(const Scenario& base, const SweepGrid& gri
   // the order of point_indices whatever the thread count.
   auto work = [&]() {
     for (std::size_t i = next++; i < total; i = next++) {
-      nlohmann::json row;
-      const std::size_t point_idx = point_indices[i];
-      const auto assignments = grid.point(point_idx);
-      row["point"] = point_idx;
-      row["fields"] = nlohmann::json::object();
-      for (const auto& [field, value] : assignments)
-        row["fields"][field] = value;
-      try {
-        const Scenario s = with_fields(base, assignments);
-        row["scenario"] = to_json(s);
-        const EstimateResult r = evaluate(s);
-        put_result(row, s, r, options.per_rank);
-        if (options.compare_balanced) {
-          const EstimateResult b = evaluate(balanced(s));
-          row["balanced_total_us"] = b.total_us;
-          row["ratio"] = b.total_us > 0 ? r.total_us / b.total_us : 1.0;
-        }
-      } catch (const InputError& e) {
-        row["error"] = e.what();
-      }
-      rows[i] = std::move(row);
+      rows[i] = sweep_row(base, grid, point_indices[i], options, evaluate);
       if (++done == total) {
         std::lock_guard<std::mutex> lock(mutex);
         finished.notify_all();
       }
     }
   };
-  int num_threads = options.num_threads > 0
-                        ? options.num_threads
-                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  num_threads = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(num_threads),
-                                                       std::max<std::size_t>(total, 1)));
+  const int num_threads = worker_count(options, total);
   std::vector<std::thread> workers;
   std::exception_ptr failure;
   for (int t = 0; t < num_threads; ++t) {

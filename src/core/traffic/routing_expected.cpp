@@ -129,6 +129,76 @@ class MissProbability {
   std::vector<std::vector<int>> subsets_;
 };
 
+/// The unit rows of one source (docs/model.md §3.3): per-token expectations of copies to each
+/// rank, P(hit rank) and P(hit domain), over the ranks and domains that serve any expert.
+struct Profile {
+  int copies = -1, hit_rank = -1, hit_domain = -1;  // unit rows
+};
+
+/// Builds Profiles one source at a time, reusing its per-rank and per-domain scratch.
+class ProfileBuilder {
+ public:
+  ProfileBuilder(const Scenario& scenario, const ExpertPlacement& placement,
+                 const std::vector<double>& q, const MissProbability& miss)
+      : cl_(scenario.cluster),
+        num_experts_(scenario.moe.num_experts),
+        placement_(placement),
+        q_(q),
+        miss_(miss),
+        rank_sets_(static_cast<std::size_t>(scenario.num_ranks()), miss.empty_set()),
+        domain_sets_(static_cast<std::size_t>(scenario.cluster.num_domains()), miss.empty_set()),
+        copies_(static_cast<std::size_t>(scenario.num_ranks()), 0.0) {}
+
+  /// The profile of source `s`, its unit rows added to `c`.
+  Profile build(int s, RoutingCounts& c) {
+    rank_cols_.clear();
+    domain_cols_.clear();
+    for (int e = 0; e < num_experts_; ++e) {
+      const int d = placement_.rank_for(e, s);
+      const int dom = cl_.domain_of(d);
+      ExpertSet& rank_set = rank_sets_[static_cast<std::size_t>(d)];
+      ExpertSet& domain_set = domain_sets_[static_cast<std::size_t>(dom)];
+      if (rank_set.hits == 0) rank_cols_.push_back(d);
+      if (domain_set.hits == 0) domain_cols_.push_back(dom);
+      copies_[static_cast<std::size_t>(d)] += q_[static_cast<std::size_t>(e)];
+      miss_.add(rank_set, e);
+      miss_.add(domain_set, e);
+    }
+    std::sort(rank_cols_.begin(), rank_cols_.end());
+    std::sort(domain_cols_.begin(), domain_cols_.end());
+    Profile pr;
+    values_.clear();
+    for (const std::int32_t d : rank_cols_)
+      values_.push_back(copies_[static_cast<std::size_t>(d)]);
+    pr.copies = c.copies.add_unit(rank_cols_, values_);
+    values_.clear();
+    for (const std::int32_t d : rank_cols_)
+      values_.push_back(1 - miss_(rank_sets_[static_cast<std::size_t>(d)]));
+    pr.hit_rank = c.token_ranks.add_unit(rank_cols_, values_);
+    values_.clear();
+    for (const std::int32_t dom : domain_cols_)
+      values_.push_back(1 - miss_(domain_sets_[static_cast<std::size_t>(dom)]));
+    pr.hit_domain = c.token_domains.add_unit(domain_cols_, values_);
+    for (const std::int32_t d : rank_cols_) {
+      copies_[static_cast<std::size_t>(d)] = 0;
+      rank_sets_[static_cast<std::size_t>(d)] = miss_.empty_set();
+    }
+    for (const std::int32_t dom : domain_cols_)
+      domain_sets_[static_cast<std::size_t>(dom)] = miss_.empty_set();
+    return pr;
+  }
+
+ private:
+  const Cluster& cl_;
+  const int num_experts_;
+  const ExpertPlacement& placement_;
+  const std::vector<double>& q_;
+  const MissProbability& miss_;
+  std::vector<ExpertSet> rank_sets_, domain_sets_;
+  std::vector<double> copies_, values_;
+  std::vector<std::int32_t> rank_cols_, domain_cols_;
+};
+
 }  // namespace
 
 RoutingCounts detail::expected_routing(const Scenario& scenario) {
@@ -142,63 +212,18 @@ RoutingCounts detail::expected_routing(const Scenario& scenario) {
   RoutingCounts c;
   c.num_ranks = n;
   c.num_domains = cl.num_domains();
-  const auto nn = static_cast<std::size_t>(n);
-  const auto nd = static_cast<std::size_t>(c.num_domains);
   c.copies = ScaledRows(n, n);
   c.token_ranks = ScaledRows(n, n);
   c.token_domains = ScaledRows(n, c.num_domains);
   c.expert_load.assign(static_cast<std::size_t>(num_experts), 0.0);
 
-  // Per-token expectations for one source, as unit rows: copies to each rank, P(hit rank),
-  // P(hit domain), over the ranks and domains that serve any expert. Row s is tokens(s) x the
-  // profile of s; sources s and s + period see the same replicas and share a profile.
-  struct Profile {
-    int copies = -1, hit_rank = -1, hit_domain = -1;  // unit rows
-  };
-  std::vector<ExpertSet> rank_sets(nn, miss.empty_set()), domain_sets(nd, miss.empty_set());
-  std::vector<double> copies(nn, 0.0), values;
-  std::vector<std::int32_t> rank_cols, domain_cols;
-  auto make_profile = [&](int s) {
-    rank_cols.clear();
-    domain_cols.clear();
-    for (int e = 0; e < num_experts; ++e) {
-      const int d = placement.rank_for(e, s);
-      const int dom = cl.domain_of(d);
-      ExpertSet& rank_set = rank_sets[static_cast<std::size_t>(d)];
-      ExpertSet& domain_set = domain_sets[static_cast<std::size_t>(dom)];
-      if (rank_set.hits == 0) rank_cols.push_back(d);
-      if (domain_set.hits == 0) domain_cols.push_back(dom);
-      copies[static_cast<std::size_t>(d)] += q[static_cast<std::size_t>(e)];
-      miss.add(rank_set, e);
-      miss.add(domain_set, e);
-    }
-    std::sort(rank_cols.begin(), rank_cols.end());
-    std::sort(domain_cols.begin(), domain_cols.end());
-    Profile pr;
-    values.clear();
-    for (const std::int32_t d : rank_cols)
-      values.push_back(copies[static_cast<std::size_t>(d)]);
-    pr.copies = c.copies.add_unit(rank_cols, values);
-    values.clear();
-    for (const std::int32_t d : rank_cols)
-      values.push_back(1 - miss(rank_sets[static_cast<std::size_t>(d)]));
-    pr.hit_rank = c.token_ranks.add_unit(rank_cols, values);
-    values.clear();
-    for (const std::int32_t dom : domain_cols)
-      values.push_back(1 - miss(domain_sets[static_cast<std::size_t>(dom)]));
-    pr.hit_domain = c.token_domains.add_unit(domain_cols, values);
-    for (const std::int32_t d : rank_cols) {
-      copies[static_cast<std::size_t>(d)] = 0;
-      rank_sets[static_cast<std::size_t>(d)] = miss.empty_set();
-    }
-    for (const std::int32_t dom : domain_cols)
-      domain_sets[static_cast<std::size_t>(dom)] = miss.empty_set();
-    return pr;
-  };
+  // Row s is tokens(s) x the profile of s; sources s and s + period see the same replicas and
+  // share a profile.
+  ProfileBuilder builder(scenario, placement, q, miss);
   const int period = placement.period(n);
   std::vector<Profile> profiles;
   for (int p = 0; p < period; ++p)
-    profiles.push_back(make_profile(p));
+    profiles.push_back(builder.build(p, c));
   for (int s = 0; s < n; ++s) {
     const Profile& pr = profiles[static_cast<std::size_t>(s % period)];
     const auto tokens = static_cast<double>(scenario.tokens_per_rank[static_cast<std::size_t>(s)]);
